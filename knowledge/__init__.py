@@ -1,0 +1,1 @@
+"""Knowledge: the source notices and the parser that turns a notice into its structure."""
