@@ -1,0 +1,116 @@
+"""Text normalisation and tokenisation shared by indexing and querying.
+
+Both sides must see text the same way: Traditional → Simplified (opencc), full-width letters and
+digits folded, jieba words (with the notices' headings and key terms as a user dictionary) for
+BM25, and character bigrams so that a word jieba splits differently still matches.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from typing import Iterable
+
+import jieba
+from opencc import OpenCC
+
+jieba.setLogLevel(logging.WARNING)
+
+_T2S = OpenCC("t2s")
+_LOCK = threading.Lock()
+_USER_WORDS: set[str] = set()
+
+# Function words and the genre's boilerplate: they match everything and so rank nothing.
+STOPWORDS = frozenset(
+    """
+    的 了 是 在 和 与 及 或 等 对 把 被 将 从 向 为 以 于 就 也 都 而 并 但 又 还 着 过 吗 呢 吧 啊 呀 嘛 么
+    哪 哪些 哪个 哪里 什么 怎么 怎么样 怎样 如何 多少 几 几个 有没有 有 没有 没 是否 是不是 能 能不能 会 会不会
+    可以 可 要 想 请问 请 问 问下 一下 下 我 我们 你 你们 您 他 他们 它 这 那 这个 那个 这些 那些 这样 那样
+    个 些 把 让 给 跟 同 自己 咱们 咱 大家 现在 目前 情况 方面 工作 进行 开展 加强 进一步 相关 有关 推进
+    推动 做 做了 做好 搞 搞得 弄 到底 具体 一些 一点 咋 咋样 啥 谁 为什么 多 呗 哦 嗯 吗 呢 能否 关于 通报
+    里 里面 上 中 说 讲 提到 提 方面 问题 怎么回事 进展 事 事情 东西 , 。 ？ ! ！ ? 、 ： ； “ ” （ ） ( )
+    """.split()
+)
+
+_PUNCT_RE = re.compile(r"[\s\u3000]+")
+_WORD_RE = re.compile(r"[\u4e00-\u9fff]|[A-Za-z]+|\d+(?:\.\d+)?")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → Simplified Chinese; other text unchanged."""
+    return _T2S.convert(text)
+
+
+def normalize(text: str) -> str:
+    """Simplified Chinese, full-width ASCII folded to half-width, white space collapsed."""
+    text = to_simplified(text)
+    text = "".join(unicodedata.normalize("NFKC", ch) if "\uff01" <= ch <= "\uff5e" else ch for ch in text)
+    return _PUNCT_RE.sub(" ", text).strip()
+
+
+def add_user_words(words: Iterable[str]) -> None:
+    """Teach jieba the notices' own terms (headings, quoted names) so they stay whole."""
+    with _LOCK:
+        for word in words:
+            word = word.strip()
+            if 2 <= len(word) <= 16 and word not in _USER_WORDS:
+                jieba.add_word(word, freq=2000)
+                _USER_WORDS.add(word)
+
+
+def words(text: str) -> list[str]:
+    """jieba words of normalised text, without stop words and punctuation."""
+    out = []
+    for token in jieba.lcut(normalize(text)):
+        token = token.strip().lower()
+        if token and token not in STOPWORDS and _WORD_RE.search(token):
+            out.append(token)
+    return out
+
+
+def bigrams(text: str) -> list[str]:
+    """Character bigrams of each run of Chinese characters (single characters for 1-char runs)."""
+    out = []
+    for run in re.findall(r"[\u4e00-\u9fff]+|[A-Za-z0-9]+", normalize(text)):
+        if len(run) == 1 or not "\u4e00" <= run[0] <= "\u9fff":
+            out.append(run.lower())
+        else:
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return out
+
+
+_SENTENCE_END = "。！？!?；;"
+
+
+def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Sentence spans ``(start, end)`` of ``text`` (shifted by ``offset``), ends inclusive of the mark.
+
+    A point label (一是/二是…) and a line break also start a new sentence; closing quotes and
+    brackets stay with their sentence.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in _SENTENCE_END or ch == "\n":
+            end = i + 1
+            while end < n and text[end] in "”’）)」』":
+                end += 1
+            spans.append((start, end))
+            start = i = end
+            continue
+        i += 1
+    if start < n:
+        spans.append((start, n))
+    out = []
+    for s, e in spans:
+        chunk = text[s:e]
+        lead = len(chunk) - len(chunk.lstrip())
+        trail = len(chunk) - len(chunk.rstrip())
+        if chunk.strip() and re.search(r"[\u4e00-\u9fffA-Za-z0-9]", chunk):
+            out.append((offset + s + lead, offset + e - trail))
+    return out

@@ -1,0 +1,110 @@
+"""The library of source notices: each ``<doc>.txt`` with its ``<doc>.yml`` metadata."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from knowledge.parser import Notice, NoticeParseError, parse_notice
+
+NOTICES_DIR = Path(__file__).resolve().parent / "notices"
+SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.yml"
+_REQUIRED = ("doc", "title", "issuer", "date", "period_start", "period_end")
+
+
+@dataclass(frozen=True)
+class NoticeMeta:
+    """What a citizen needs to know about where an answer comes from."""
+
+    doc: str
+    title: str
+    issuer: str
+    date: str
+    period_start: str
+    period_end: str
+
+    @property
+    def full_title(self) -> str:
+        """``中共…党组《关于…的通报》``, as a clerk would name it."""
+        return f"{self.issuer}《{self.title}》"
+
+
+@dataclass
+class Library:
+    """All notices, parsed, in a stable order."""
+
+    notices: dict[str, Notice]
+    meta: dict[str, NoticeMeta]
+    folder: Path
+
+    def source_files(self) -> list[Path]:
+        """The files whose content decides the index (for the manifest's hashes)."""
+        return source_files(self.folder)
+
+
+def source_files(folder: Path | None = None) -> list[Path]:
+    """Every notice text and metadata file in ``folder``, plus the synonyms list, sorted."""
+    folder = Path(folder or NOTICES_DIR)
+    files = sorted(folder.glob("*.txt")) + sorted(folder.glob("*.yml"))
+    if SYNONYMS_FILE.exists():
+        files.append(SYNONYMS_FILE)
+    return files
+
+
+def fingerprint(files: list[Path]) -> dict[str, str]:
+    """SHA-256 of each file, keyed by file name."""
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if isinstance(value, (_dt.date, _dt.datetime)) else str(value)
+
+
+def load_meta(path: Path) -> NoticeMeta:
+    """Read and check one ``<doc>.yml``.
+
+    :raises NoticeParseError: when a required key is missing.
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    missing = [key for key in _REQUIRED if not data.get(key)]
+    if missing:
+        raise NoticeParseError(
+            f"元数据文件 {path.name} 缺少字段：{'、'.join(missing)}。 / {path.name} lacks: {', '.join(missing)}."
+        )
+    return NoticeMeta(**{key: _iso(data[key]) for key in _REQUIRED})
+
+
+def load_library(folder: Path | str | None = None) -> Library:
+    """Parse every notice in ``folder`` (default: ``knowledge/notices``).
+
+    :raises NoticeParseError: when a notice lacks its metadata or cannot be parsed.
+    """
+    folder = Path(folder or NOTICES_DIR)
+    texts = sorted(folder.glob("*.txt"))
+    if not texts:
+        raise NoticeParseError(f"目录 {folder} 中没有通报文件（*.txt）。 / No notices (*.txt) in {folder}.")
+    notices: dict[str, Notice] = {}
+    metas: dict[str, NoticeMeta] = {}
+    for text_file in texts:
+        meta_file = text_file.with_suffix(".yml")
+        if not meta_file.exists():
+            raise NoticeParseError(
+                f"通报 {text_file.name} 缺少元数据文件 {meta_file.name}。 / {text_file.name} has no {meta_file.name}."
+            )
+        meta = load_meta(meta_file)
+        notices[meta.doc] = parse_notice(text_file.read_text(encoding="utf-8"), meta.doc)
+        metas[meta.doc] = meta
+    return Library(notices, metas, folder)
+
+
+def load_synonyms(path: Path | None = None) -> dict[str, list[str]]:
+    """Staff-curated query expansions: ``{term: [expansions…]}``."""
+    path = Path(path or SYNONYMS_FILE)
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in data.items()}

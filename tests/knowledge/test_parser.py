@@ -1,0 +1,118 @@
+"""The parser on the published notice, on a second notice of another numbering mix, and on junk."""
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.parser import NoticeParseError, cn_to_int, int_to_cn, parse_notice
+from knowledge.store import NOTICES_DIR, load_library
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SEED = NOTICES_DIR / "qingyuan-wlj-xuncha-2025.txt"
+
+
+@pytest.fixture(scope="module")
+def notice():
+    return parse_notice(SEED.read_text(encoding="utf-8"), "qingyuan-wlj-xuncha-2025")
+
+
+def test_every_node_is_a_slice_of_the_source(notice):
+    for node in notice.walk():
+        assert node.text == notice.text[node.start : node.end], node.anchor
+        assert node.text == node.text.strip(), node.anchor
+
+
+def test_top_level_shape(notice):
+    kinds = [n.kind for n in notice.nodes]
+    assert kinds == ["title", "title", "title", "preamble", "part", "part", "part", "contact", "signature"]
+    assert [p.heading for p in notice.nodes if p.kind == "part"] == [
+        "市文化广电旅游体育局党组履行巡察整改主体责任情况",
+        "巡察整改任务落实情况",
+        "下一步工作安排",
+    ]
+
+
+def test_part_one_has_four_points(notice):
+    part = notice.find("part-1")
+    assert [c.anchor for c in part.children] == ["part-1-p1", "part-1-p2", "part-1-p3", "part-1-p4"]
+    assert part.children[0].heading == "深化认识，提高政治站位"
+
+
+def test_eleven_topics_and_28_items_in_order(notice):
+    topics = notice.topics()
+    assert [t.anchor for t in topics] == [f"topic-{i}" for i in range(1, 12)]
+    assert topics[3].heading == "关于推动体育和广播电视事业发展工作方面"
+    items = notice.items()
+    assert [i.number for i in items] == [str(i) for i in range(1, 29)]
+    assert [i.anchor for i in items] == [f"item-{i}" for i in range(1, 29)]
+
+
+@pytest.mark.parametrize(
+    "number, heading, path, points",
+    [
+        (1, "严格纪律执行，狠抓会风会纪", "二、（一）第1条", 3),
+        (4, "扎实推进旅游大市建设和北江生态（文化旅游）经济带建设", "二、（二）第4条", 5),
+        (16, "大力推进应急广播系统建设", "二、（四）第16条", 3),
+        (21, "强化专题研究部署保密工作", "二、（七）第21条", 3),
+        (28, "全面提升机关党建质量", "二、（十一）第28条", 3),
+    ],
+)
+def test_items(notice, number, heading, path, points):
+    item = notice.item(number)
+    assert item.heading == heading
+    assert item.path == path
+    assert len(item.children) == points
+    assert all(p.kind == "point" for p in item.children)
+    assert item.children[0].text.startswith("一是")
+
+
+def test_next_steps_are_sections(notice):
+    part = notice.find("part-3")
+    assert [(c.kind, c.anchor, c.heading) for c in part.children] == [
+        ("section", "section-1", "加强党的政治建设"),
+        ("section", "section-2", "坚定不移推进全面从严治党"),
+        ("section", "section-3", "深化巡察整改成果"),
+    ]
+
+
+def test_contact_paragraph_and_details(notice):
+    contact = notice.find("contact")
+    assert contact.text.startswith("欢迎广大干部群众")
+    assert notice.contact.phone == "0763-3375826"
+    assert notice.contact.email == "qywgltj@gdqy.gov.cn"
+    assert notice.contact.postcode == "511518"
+    assert notice.contact.address == "清远市新城银泉路图书馆大楼六楼"
+    assert notice.contact.period == "2025年10月16日至11月16日"
+
+
+def test_e_mail_words_inside_an_item_do_not_end_the_notice(notice):
+    # Item 21 mentions 政务电子邮箱; that is not the contact paragraph.
+    assert notice.item(21).text.endswith("工作中使用党政机关政务电子邮箱。")
+    assert notice.item(22) is not None
+
+
+def test_library_loads_metadata():
+    library = load_library()
+    meta = library.meta["qingyuan-wlj-xuncha-2025"]
+    assert meta.title == "关于八届市委第五轮巡察整改进展情况的通报"
+    assert meta.issuer == "中共清远市文化广电旅游体育局党组"
+    assert (meta.date, meta.period_start, meta.period_end) == ("2025-10-16", "2025-10-16", "2025-11-16")
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "一则新闻。没有任何编号结构。\n\n记者 张三", "一、只有一个部分\n\n正文。"])
+def test_rejects_what_it_cannot_parse(text):
+    with pytest.raises(NoticeParseError) as err:
+        parse_notice(text, "bad")
+    assert "无法" in str(err.value) or "空" in str(err.value)
+
+
+def test_rejects_parts_without_items_or_points():
+    text = "标题\n\n前言一段。\n\n一、第一部分\n\n正文。\n\n二、第二部分\n\n正文。\n"
+    with pytest.raises(NoticeParseError, match="编号条目"):
+        parse_notice(text, "flat")
+
+
+@pytest.mark.parametrize("numeral, value", [("一", 1), ("十", 10), ("十六", 16), ("二十", 20), ("二十八", 28)])
+def test_chinese_numerals(numeral, value):
+    assert cn_to_int(numeral) == value
+    assert int_to_cn(value) == numeral
