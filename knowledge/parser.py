@@ -25,7 +25,7 @@ _CONTACT_CUES = ("联系电话", "电子邮箱", "邮政编码", "邮政信箱",
 _PHONE_RE = re.compile(r"(?:\d{3,4}[-－—]\d{7,8}|1[3-9]\d{9})")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _POSTCODE_RE = re.compile(r"邮政编码[：:]\s*(\d{6})")
-_ADDRESS_RE = re.compile(r"(?:邮政信箱地址|通信地址|通讯地址|邮寄地址|地址)[：:]\s*([^；;。\n]+)")
+_ADDRESS_RE = re.compile(r"(?:邮政信箱地址|通信地址|通讯地址|邮寄地址|地址)[：:]\s*([^；;。，,\n]+)")
 
 
 def _is_contact(text: str) -> bool:

@@ -116,3 +116,58 @@ def test_rejects_parts_without_items_or_points():
 def test_chinese_numerals(numeral, value):
     assert cn_to_int(numeral) == value
     assert int_to_cn(value) == numeral
+
+
+# ---- a second notice: heading and text on one line, 5． full-width dot, （二) mixed parens -------
+
+
+@pytest.fixture(scope="module")
+def small():
+    return parse_notice((DATA / "notice_small.txt").read_text(encoding="utf-8"), "notice_small")
+
+
+def test_small_notice_structure(small):
+    assert [t.heading for t in small.topics()] == [
+        "关于落实立德树人根本任务方面",
+        "关于保障教育公平方面",
+        "关于守牢校园安全底线方面",
+        "关于加强干部教师队伍作风建设方面",
+    ]
+    assert [i.number for i in small.items()] == [str(i) for i in range(1, 10)]
+    assert [a.anchor for a in small.walk() if a.kind in ("part", "section")] == [
+        "part-1", "part-2", "part-3", "section-1", "section-2",
+    ]
+    for node in small.walk():
+        assert node.text == small.text[node.start : node.end]
+
+
+@pytest.mark.parametrize(
+    "number, heading, points, first_point",
+    [
+        (1, "加强学校思政课建设", 4, "一是配齐配强思政课教师"),  # heading and points on one line
+        (4, "关心关爱农村留守儿童", 3, "一是建立留守儿童信息台账"),
+        (5, "规范学校收费管理", 3, "一是"),  # 5． with a full-width dot
+        (8, "整治在职教师有偿补课问题", 3, "一是"),  # right after its topic, no blank line
+    ],
+)
+def test_small_notice_items(small, number, heading, points, first_point):
+    item = small.item(number)
+    assert item.heading == heading
+    assert len(item.children) == points
+    assert item.children[0].text.startswith(first_point)
+    assert heading not in item.children[0].text
+
+
+def test_small_notice_topic_with_mixed_parentheses(small):
+    assert small.item(3).path == "二、（二）第3条"
+
+
+def test_small_notice_contact_stops_at_commas(small):
+    assert small.contact.phone == "0755-26581234"
+    assert small.contact.address == "青禾县城关镇文昌路18号县教育局四楼"
+    assert small.contact.postcode == "518999"
+
+
+def test_news_article_is_rejected():
+    with pytest.raises(NoticeParseError):
+        parse_notice((DATA / "notice_bad.txt").read_text(encoding="utf-8"), "notice_bad")
