@@ -1,0 +1,13 @@
+"""rasa-sdk custom actions: ``python -m rasa_sdk --actions bot.actions`` serves them on port 5055.
+
+The same classes run in-process in the embedded dialogue (bot/dialogue.py).
+"""
+
+from bot.actions.notice import (  # noqa: F401  (the action server registers every Action subclass)
+    ActionAnswerFromNotice,
+    ActionContact,
+    ActionItemByNumber,
+    ActionOverview,
+    NoticeAction,
+    set_default_answerer,
+)

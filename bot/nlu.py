@@ -1,0 +1,160 @@
+"""Intent recognition read from the Rasa training data (bot/data/nlu.yml).
+
+The Rasa project's examples are the single source of truth: the embedded dialogue classifies a
+message by its nearest training examples under the same sentence-transformers model the search
+uses (a k-nearest-neighbour vote), so editing nlu.yml changes both bots alike. The example
+vectors are cached beside the search index, keyed by the file's hash and the model's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from bot import constants as C
+from bot.itemref import parse_item_number
+from index.text import normalize
+
+BOT_DIR = Path(__file__).resolve().parent
+NLU_FILE = BOT_DIR / "data" / "nlu.yml"
+_ENTITY_RE = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
+
+
+@dataclass
+class Example:
+    text: str
+    intent: str
+    entities: list[dict]
+
+
+def strip_annotations(line: str) -> tuple[str, list[dict]]:
+    """``第[16](item_number)条`` → (``第16条``, [{entity, value, start, end}])."""
+    entities, out, pos = [], [], 0
+    for match in _ENTITY_RE.finditer(line):
+        out.append(line[pos : match.start()])
+        start = sum(len(p) for p in out)
+        value = match.group(1)
+        out.append(value)
+        name = match.group(2).split(":")[0].strip()
+        if name.startswith("{"):
+            name = yaml.safe_load(match.group(2)).get("entity", name)
+        entities.append({"entity": name, "value": value, "start": start, "end": start + len(value)})
+        pos = match.end()
+    out.append(line[pos:])
+    return "".join(out), entities
+
+
+def load_examples(path: Path = NLU_FILE) -> list[Example]:
+    """Every intent example of a Rasa 3.x NLU file, annotations removed."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    examples = []
+    for block in data.get("nlu", []):
+        intent = block.get("intent")
+        if not intent:
+            continue
+        for raw in str(block.get("examples", "")).splitlines():
+            raw = raw.strip()
+            if raw.startswith("- "):
+                text, entities = strip_annotations(raw[2:].strip())
+                if text:
+                    examples.append(Example(text, intent, entities))
+    return examples
+
+
+class IntentClassifier:
+    """k-nearest-neighbour intents over the Rasa NLU examples.
+
+    :param embedder: the shared :class:`index.embedding.Embedder`.
+    :param nlu_file: the Rasa NLU file.
+    :param cache_dir: where example vectors are cached (default: the index build folder).
+    :param k: neighbours that vote.
+    :param temperature: how sharply a nearer neighbour outweighs a farther one.
+    :param fallback_threshold: below this best similarity the intent is ``nlu_fallback``
+        (Rasa's FallbackClassifier), which the rules send to the notice search.
+    """
+
+    def __init__(self, embedder, nlu_file: Path | None = None, cache_dir: Path | None = None,
+                 k: int = 10, temperature: float = 0.01, fallback_threshold: float = 0.83) -> None:
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not 0 < fallback_threshold < 1:
+            raise ValueError(f"fallback_threshold must be in (0, 1), got {fallback_threshold}")
+        self.embedder = embedder
+        self.nlu_file = Path(nlu_file or NLU_FILE)
+        self.cache_dir = Path(cache_dir) if cache_dir else BOT_DIR.parent / "index" / "build"
+        self.k = k
+        self.temperature = temperature
+        self.fallback_threshold = fallback_threshold
+        self._lock = threading.Lock()
+        self.examples: list[Example] = []
+        self.vectors: np.ndarray | None = None
+
+    def warm_up(self) -> None:
+        """Read the examples and embed them (or load their cached vectors)."""
+        with self._lock:
+            if self.vectors is not None:
+                return
+            self.embedder.warm_up()
+            self.examples = load_examples(self.nlu_file)
+            if not self.examples:
+                raise ValueError(f"{self.nlu_file} has no intent examples")
+            digest = hashlib.sha256(self.nlu_file.read_bytes() + self.embedder.name.encode()).hexdigest()[:16]
+            cache = self.cache_dir / f"nlu-{digest}.npy"
+            vectors = None
+            if cache.exists():
+                try:
+                    vectors = np.load(cache)
+                    if vectors.shape[0] != len(self.examples):
+                        vectors = None
+                except (OSError, ValueError):
+                    vectors = None
+            if vectors is None:
+                vectors = np.asarray(self.embedder.embed_queries([normalize(e.text) for e in self.examples]),
+                                     dtype=np.float32)
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_suffix(".tmp.npy")
+                np.save(tmp, vectors)
+                tmp.replace(cache)
+            self.vectors = vectors
+            self.labels = np.array([e.intent for e in self.examples])
+
+    def parse(self, text: str, vector: np.ndarray | None = None) -> dict:
+        """Rasa-style parse data: ``{"text", "intent": {name, confidence}, "entities", "intent_ranking"}``.
+
+        :param vector: the message's query embedding, when the caller already has it.
+        """
+        self.warm_up()
+        entities = []
+        number = parse_item_number(text)
+        if number is not None:
+            entities.append({"entity": C.ENTITY_ITEM_NUMBER, "value": str(number)})
+            ranking = [{"name": C.INTENT_ASK_ITEM_BY_NUMBER, "confidence": 1.0}]
+            return {"text": text, "intent": ranking[0], "entities": entities, "intent_ranking": ranking}
+        if vector is None:
+            vector = np.asarray(self.embedder.embed_queries([normalize(text)]), dtype=np.float32)
+        sims = self.vectors @ vector.reshape(-1)
+        top = np.argsort(-sims)[: self.k]
+        # e5 similarities crowd into 0.8–0.95, so a plain vote counts heads; weighting each
+        # neighbour by exp((sim − best) / T) lets the nearest examples decide (T measured on
+        # tests/data/intents_heldout.tsv: 0.01 → 96 %, plain vote → 87 %).
+        votes: dict[str, float] = defaultdict(float)
+        for i in top:
+            votes[self.examples[i].intent] += float(np.exp((sims[i] - sims[top[0]]) / self.temperature))
+        total = sum(votes.values()) or 1.0
+        ranking = sorted(({"name": n, "confidence": round(v / total, 4)} for n, v in votes.items()),
+                         key=lambda r: -r["confidence"])
+        best_sim = float(sims[top[0]])
+        intent = dict(ranking[0])
+        if best_sim < self.fallback_threshold:
+            intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": round(best_sim, 4)}
+        return {"text": text, "intent": intent, "entities": entities, "intent_ranking": ranking,
+                "nearest": {"text": self.examples[top[0]].text, "similarity": round(best_sim, 4)}}

@@ -1,0 +1,64 @@
+"""The one place that wires model → index → answers → dialogue; the CLI and the server use it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.answer import Answerer
+from bot.dialogue import Dialogue
+from index.embedding import Embedder
+from index.search import Retriever
+
+
+@dataclass
+class Bot:
+    """The objects a front end needs, built once."""
+
+    embedder: Embedder
+    retriever: Retriever
+    answerer: Answerer
+    dialogue: "Dialogue"
+
+    def warm_up(self) -> None:
+        """Load the model and the index (building it if missing or stale), then the NLU."""
+        self.retriever.warm_up()
+        self.answerer.warm_up()
+        self.dialogue.warm_up()
+
+
+def build_bot(config: dict | None = None) -> Bot:
+    """Build (not load) the bot from settings.
+
+    :param config: optional keys ``EMBEDDING_MODEL``, ``LIBRARY_DIR``, ``INDEX_DIR``,
+        ``SESSION_TTL`` (seconds), ``MAX_SESSIONS``, ``PROGRESS``; unset keys fall back to the
+        environment, then to defaults.
+    :returns: a :class:`Bot`; call ``warm_up()`` before serving.
+    """
+    config = dict(config or {})
+
+    def setting(key: str, default=None):
+        return config.get(key) if config.get(key) is not None else os.environ.get(key, default)
+
+    embedder = Embedder(setting("EMBEDDING_MODEL"))
+    library_dir = setting("LIBRARY_DIR")
+    index_dir = setting("INDEX_DIR")
+    retriever = Retriever(
+        embedder,
+        library_dir=Path(library_dir) if library_dir else None,
+        build_dir=Path(index_dir) if index_dir else None,
+        progress=bool(setting("PROGRESS", False)),
+    )
+    from bot.nlu import IntentClassifier
+    from bot.scope import ScopePolicy
+
+    classifier = IntentClassifier(embedder, cache_dir=retriever.build_dir)
+    answerer = Answerer(retriever, policy=ScopePolicy(classifier))
+    dialogue = Dialogue(
+        answerer,
+        classifier=classifier,
+        ttl_seconds=float(setting("SESSION_TTL", 1800)),
+        max_senders=int(setting("MAX_SESSIONS", 10000)),
+    )
+    return Bot(embedder, retriever, answerer, dialogue)

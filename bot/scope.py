@@ -1,0 +1,204 @@
+"""Does the notice answer this question? A small logistic model over retrieval signals.
+
+A similarity threshold alone cannot separate in- from out-of-scope questions: their top cosines
+overlap (bench/RESULTS.md). Several weak signals together can:
+
+- ``service``: the question asks for a personal service (报名, 办理, 多少钱, 几点…) — a progress
+  notice on rectification never answers those;
+- ``max_unknown_idf``: how specific the most specific word is that the notice never uses;
+- ``sentence`` / ``dense``: the best sentence and passage cosine;
+- ``coverage`` / ``idf_coverage``: the share of the question's words (plain and IDF-weighted)
+  that the notice or the synonym list knows; ``unknown``: how many it does not;
+- ``oos_margin``: how much nearer the question is to the Rasa NLU ``out_of_scope`` examples than
+  to the ``ask_notice`` ones (the same k-NN the dialogue uses);
+- ``bm25`` / ``bigram``: the lexical rankers' top scores (log).
+
+The weights are learnt (``python -m bot train-scope``) from the NLU examples and the tuning
+questions, and stored in ``bot/data/scope_model.json`` with the embedding model they were learnt
+under. Under another embedding model the weights are relearnt from the NLU examples at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.text import words
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
+FEATURES = ("service", "max_unknown_idf", "sentence", "dense", "coverage", "idf_coverage", "unknown",
+            "oos_margin", "bm25", "bigram")
+FEATURES_VERSION = 1
+
+_SERVICE_RE = re.compile(
+    r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
+    r"要带什么|材料|手续|几点|营业时间|开门|关门|下班|鉴定|推荐|怎么交|怎么办)"
+)
+
+
+def _idf():
+    import jieba.analyse
+
+    tfidf = jieba.analyse.default_tfidf
+    return tfidf.idf_freq, tfidf.median_idf
+
+
+@dataclass
+class ScopeModel:
+    """Standardised logistic regression: ``p = σ(w · (x − mean) / scale + b)``."""
+
+    weights: np.ndarray
+    bias: float
+    mean: np.ndarray
+    scale: np.ndarray
+    threshold: float
+    embedding_model: str
+    trained_on: dict
+
+    def probability(self, x: np.ndarray) -> float:
+        z = float(np.dot(self.weights, (x - self.mean) / self.scale) + self.bias)
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def to_json(self) -> dict:
+        return {
+            "features": list(FEATURES),
+            "features_version": FEATURES_VERSION,
+            "weights": [round(float(w), 6) for w in self.weights],
+            "bias": round(float(self.bias), 6),
+            "mean": [round(float(m), 6) for m in self.mean],
+            "scale": [round(float(s), 6) for s in self.scale],
+            "threshold": self.threshold,
+            "embedding_model": self.embedding_model,
+            "trained_on": self.trained_on,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ScopeModel":
+        if data.get("features") != list(FEATURES) or data.get("features_version") != FEATURES_VERSION:
+            raise ValueError("scope model was trained on other features")
+        return cls(np.array(data["weights"]), float(data["bias"]), np.array(data["mean"]),
+                   np.array(data["scale"]), float(data["threshold"]), data["embedding_model"],
+                   data.get("trained_on", {}))
+
+
+def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, trained_on: dict) -> ScopeModel:
+    """Learn the weights (scikit-learn, L2-regularised logistic regression)."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=1.0, max_iter=1000).fit((X - mean) / scale, y)
+    return ScopeModel(model.coef_[0], float(model.intercept_[0]), mean, scale, threshold, embedding_model, trained_on)
+
+
+class ScopePolicy:
+    """Decide abstention from a search result.
+
+    :param classifier: the NLU :class:`bot.nlu.IntentClassifier` (for ``oos_margin``).
+    :param model_file: learnt weights; default ``bot/data/scope_model.json``.
+    :param threshold: abstain at or above this probability; ``None`` keeps the learnt one.
+    """
+
+    def __init__(self, classifier, model_file: Path | None = None, threshold: float | None = None) -> None:
+        if threshold is not None and not 0 < threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        self.classifier = classifier
+        self.model_file = Path(model_file or MODEL_FILE)
+        self._threshold = threshold
+        self.model: ScopeModel | None = None
+
+    # ---- features ---------------------------------------------------------------------------
+
+    def features(self, result, vocabulary_text: str, synonyms: dict, exclude: int | None = None) -> dict:
+        """The signals for one search result (see the module docstring).
+
+        :param exclude: an NLU example index to leave out of the k-NN (when training on it).
+        """
+        idf, median = _idf()
+        question = result.query.text
+        ws = [w for w in words(question) if len(w) >= 2]
+        known = [w for w in ws if w in vocabulary_text or w in synonyms]
+        unknown_idf = [idf.get(w, median) for w in ws if w not in known]
+        total_idf = sum(idf.get(w, median) for w in ws)
+        top = result.hits[0]
+        self.classifier.warm_up()
+        sims = self.classifier.vectors @ result.query.vector.reshape(-1)
+        if exclude is not None:
+            sims = sims.copy()
+            sims[exclude] = -1.0
+        labels = self.classifier.labels
+        oos = np.sort(sims[labels == "out_of_scope"])[-2:].mean()
+        ins = np.sort(sims[labels == "ask_notice"])[-2:].mean()
+        return {
+            "service": 1.0 if _SERVICE_RE.search(result.query.normalized) else 0.0,
+            "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
+            "sentence": float(top.scores.get("sentence", 0.0)),
+            "dense": float(top.scores.get("dense", 0.0)),
+            "coverage": len(known) / len(ws) if ws else 1.0,
+            "idf_coverage": (sum(idf.get(w, median) for w in known) / total_idf) if ws and total_idf else 1.0,
+            "unknown": float(len(ws) - len(known)),
+            "oos_margin": float(oos - ins),
+            "bm25": math.log1p(max(0.0, float(top.scores.get("bm25", 0.0)))),
+            "bigram": math.log1p(max(0.0, float(top.scores.get("bigram", 0.0)))),
+        }
+
+    # ---- the model --------------------------------------------------------------------------
+
+    def warm_up(self, retriever) -> None:
+        """Load the learnt weights; relearn from the NLU examples if they fit another model."""
+        if self.model is not None:
+            return
+        name = retriever.embedder.name
+        try:
+            model = ScopeModel.from_json(json.loads(self.model_file.read_text(encoding="utf-8")))
+            if model.embedding_model != name:
+                raise ValueError(f"learnt under {model.embedding_model}, now {name}")
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("scope model unusable (%s); learning it from the NLU examples", exc)
+            model = self.train(retriever, [], threshold=0.6)
+        self.model = model
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold if self._threshold is not None else self.model.threshold
+
+    def train(self, retriever, questions: list[tuple[str, bool]], threshold: float) -> ScopeModel:
+        """Learn weights from the NLU ``ask_notice``/``ask_contact``/``out_of_scope`` examples
+        (each left out of its own k-NN) plus ``questions`` (text, out_of_scope?)."""
+        retriever.warm_up()
+        self.classifier.warm_up()
+        text = retriever.vocabulary_text
+        rows, labels = [], []
+        for i, example in enumerate(self.classifier.examples):
+            if example.intent in ("ask_notice", "ask_contact", "out_of_scope"):
+                result = retriever.search_full(example.text)
+                rows.append(self._vector(self.features(result, text, retriever.synonyms, exclude=i)))
+                labels.append(int(example.intent == "out_of_scope"))
+        for question, oos in questions:
+            result = retriever.search_full(question)
+            rows.append(self._vector(self.features(result, text, retriever.synonyms)))
+            labels.append(int(oos))
+        trained_on = {"nlu_examples": len(rows) - len(questions), "questions": len(questions)}
+        return fit(np.array(rows), np.array(labels), threshold, retriever.embedder.name, trained_on)
+
+    @staticmethod
+    def _vector(features: dict) -> np.ndarray:
+        return np.array([features[name] for name in FEATURES], dtype=np.float64)
+
+    def decide(self, result, retriever) -> tuple[bool, dict]:
+        """:returns: (abstain?, the features and the probability that decided)."""
+        self.warm_up(retriever)
+        features = self.features(result, retriever.vocabulary_text, retriever.synonyms)
+        p = self.model.probability(self._vector(features))
+        features = {k: round(v, 4) for k, v in features.items()}
+        features["p_out_of_scope"] = round(p, 4)
+        return p >= self.threshold, features

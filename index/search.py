@@ -1,0 +1,411 @@
+"""Hybrid search over the notices: dense (FAISS) and BM25 rankings, fused.
+
+Four rankers look at a question: dense similarity to whole chunks, dense similarity to the best
+single sentence of each chunk, BM25 over jieba words and BM25 over character bigrams. Their ranks
+are fused by weighted reciprocal-rank fusion, which needs no score calibration between rankers.
+
+The built index lives in ``index/build/`` with a manifest (source hashes, model, dimension,
+build time, file hashes). It is rebuilt when a source or the model changes, written to a
+temporary folder and renamed into place, and checked on load: a damaged or mismatched index is
+rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from index.bm25 import BM25
+from index.chunking import Chunk, chunk_notice
+from index.text import add_user_words, bigrams, normalize, words
+from knowledge.store import Library, fingerprint, load_library, load_synonyms
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+DEFAULT_BUILD_DIR = Path(__file__).resolve().parent / "build"
+RANKERS = ("dense", "sentence", "bm25", "bigram")
+# Measured on the tuning questions (bench/RESULTS.md): the best-sentence ranker, fused, lowers
+# recall@1 (it rewards one lucky sentence over a passage that answers), so it informs abstention
+# and quoting but does not vote.
+DEFAULT_WEIGHTS = {"dense": 1.0, "sentence": 0.0, "bm25": 1.0, "bigram": 1.0}
+
+
+class IndexError_(RuntimeError):
+    """The built index cannot be used (message: Chinese, then English)."""
+
+
+@dataclass
+class Hit:
+    """One chunk found for a query, with each ranker's view of it."""
+
+    chunk: Chunk
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def dense_rank(self) -> int:
+        return self.ranks.get("dense", 0)
+
+    @property
+    def dense_score(self) -> float:
+        return self.scores.get("dense", 0.0)
+
+    @property
+    def bm25_rank(self) -> int:
+        return self.ranks.get("bm25", 0)
+
+    @property
+    def bm25_score(self) -> float:
+        return self.scores.get("bm25", 0.0)
+
+
+@dataclass
+class Query:
+    """A question as the rankers see it."""
+
+    text: str
+    normalized: str
+    expanded: str
+    words: list[str]
+    bigrams: list[str]
+    vector: np.ndarray
+
+
+@dataclass
+class SearchResult:
+    """Hits plus what the answer composer needs: the query and every sentence's similarity."""
+
+    query: Query
+    hits: list[Hit]
+    sentence_sims: np.ndarray
+    # Words of the question the knowledge base knows at all (for abstention).
+    known_words: list[str]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_atomic_dir(target: Path, write) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        write(tmp)
+        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        if target.exists():
+            target.rename(old)
+        tmp.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class Retriever:
+    """Hybrid FAISS + BM25 retriever over a library of notices.
+
+    :param embedder: an :class:`index.embedding.Embedder` (injected; loaded on ``warm_up``).
+    :param library_dir: folder of notices; default ``knowledge/notices``.
+    :param build_dir: where the built index lives; default ``index/build``.
+    :param top_k: hits returned by default.
+    :param rrf_k: the reciprocal-rank-fusion constant.
+    :param weights: weight of each ranker in the fusion.
+    :param synonyms: query expansions; default ``knowledge/synonyms.yml``.
+    :param progress: show a progress bar while building.
+    """
+
+    def __init__(
+        self,
+        embedder,
+        library_dir: str | Path | None = None,
+        build_dir: str | Path | None = None,
+        top_k: int = 5,
+        rrf_k: int = 10,
+        weights: dict[str, float] | None = None,
+        synonyms: dict[str, list[str]] | None = None,
+        progress: bool = False,
+    ) -> None:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if rrf_k < 1:
+            raise ValueError(f"rrf_k must be >= 1, got {rrf_k}")
+        weights = dict(weights or DEFAULT_WEIGHTS)
+        unknown = set(weights) - set(RANKERS)
+        if unknown:
+            raise ValueError(f"unknown rankers in weights: {sorted(unknown)}; known: {RANKERS}")
+        self.embedder = embedder
+        self.library_dir = Path(library_dir) if library_dir else None
+        self.build_dir = Path(build_dir) if build_dir else DEFAULT_BUILD_DIR
+        self.top_k = top_k
+        self.rrf_k = rrf_k
+        self.weights = weights
+        self._synonyms = synonyms
+        self.progress = progress
+        self._lock = threading.Lock()
+        self._ready = False
+        self.library: Library | None = None
+        self.chunks: list[Chunk] = []
+        self.manifest: dict = {}
+
+    # ---- loading and building -------------------------------------------------------------
+
+    @property
+    def index_dir(self) -> Path:
+        return self.build_dir / "current"
+
+    def warm_up(self) -> None:
+        """Load the model, the notices and the index; build the index if missing or stale."""
+        with self._lock:
+            if self._ready:
+                return
+            self.embedder.warm_up()
+            self.library = load_library(self.library_dir)
+            self.synonyms = self._synonyms if self._synonyms is not None else load_synonyms()
+            add_user_words(self._user_words())
+            expected = self._expected_manifest()
+            try:
+                self._load(expected)
+            except IndexError_ as exc:
+                log.warning("%s — rebuilding", exc)
+                self._build(expected)
+                self._load(expected)
+            self._prepare_lexical()
+            self._ready = True
+
+    def rebuild(self) -> dict:
+        """Build the index anew, whatever is on disk. :returns: the new manifest."""
+        with self._lock:
+            self.embedder.warm_up()
+            self.library = load_library(self.library_dir)
+            self.synonyms = self._synonyms if self._synonyms is not None else load_synonyms()
+            add_user_words(self._user_words())
+            expected = self._expected_manifest()
+            self._build(expected)
+            self._load(expected)
+            self._prepare_lexical()
+            self._ready = True
+            return self.manifest
+
+    def is_current(self) -> bool:
+        """Whether the index on disk matches the sources and the model (no model load needed)."""
+        path = self.index_dir / "manifest.json"
+        if not path.exists():
+            return False
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        library_dir = self.library_dir or Path(__file__).resolve().parent.parent / "knowledge" / "notices"
+        from knowledge.store import source_files
+
+        return (
+            manifest.get("format") == FORMAT_VERSION
+            and manifest.get("sources") == fingerprint(source_files(library_dir))
+            and manifest.get("model") == self.embedder.name
+        )
+
+    def _user_words(self) -> list[str]:
+        out = []
+        for notice in self.library.notices.values():
+            for node in notice.walk():
+                if node.kind in ("item", "topic", "section", "part"):
+                    out.append(node.heading)
+            import re
+
+            out.extend(re.findall(r"[“\"《]([^”\"》]{2,16})[”\"》]", notice.text))
+        for key, values in (self.synonyms or {}).items():
+            out.append(key)
+            out.extend(values)
+        return out
+
+    def _expected_manifest(self) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "sources": fingerprint(self.library.source_files()),
+            "model": self.embedder.name,
+        }
+
+    def _chunk_all(self) -> list[Chunk]:
+        counter = getattr(self.embedder, "token_count", None)
+        chunks: list[Chunk] = []
+        for notice in self.library.notices.values():
+            chunks.extend(chunk_notice(notice, counter))
+        return chunks
+
+    def _build(self, expected: dict) -> None:
+        started = time.perf_counter()
+        chunks = self._chunk_all()
+        sentence_rows = [(ci, s, e) for ci, c in enumerate(chunks) for (s, e) in c.sentences]
+        texts = [c.embedding_text() for c in chunks]
+        notice_text = {doc: n.text for doc, n in self.library.notices.items()}
+        sentence_texts = [notice_text[chunks[ci].doc][s:e] for ci, s, e in sentence_rows]
+        all_texts = texts + sentence_texts
+        vectors = self._embed_passages(all_texts)
+        chunk_vecs, sentence_vecs = vectors[: len(texts)], vectors[len(texts):]
+
+        def write(tmp: Path) -> None:
+            dense = faiss.IndexFlatIP(chunk_vecs.shape[1])
+            dense.add(chunk_vecs)
+            faiss.write_index(dense, str(tmp / "chunks.faiss"))
+            sent = faiss.IndexFlatIP(sentence_vecs.shape[1])
+            sent.add(sentence_vecs)
+            faiss.write_index(sent, str(tmp / "sentences.faiss"))
+            (tmp / "chunks.json").write_text(
+                json.dumps({"chunks": [c.to_dict() for c in chunks], "sentences": sentence_rows},
+                           ensure_ascii=False),
+                encoding="utf-8",
+            )
+            manifest = dict(expected)
+            manifest.update(
+                dimension=int(chunk_vecs.shape[1]),
+                chunks=len(chunks),
+                sentences=len(sentence_rows),
+                built_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                build_seconds=round(time.perf_counter() - started, 2),
+                files={name: _sha(tmp / name) for name in ("chunks.faiss", "sentences.faiss", "chunks.json")},
+            )
+            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+
+        _write_atomic_dir(self.index_dir, write)
+        log.info("index built: %d chunks, %d sentences in %.1fs", len(chunks), len(sentence_rows),
+                 time.perf_counter() - started)
+
+    def _embed_passages(self, texts: list[str]) -> np.ndarray:
+        if not self.progress:
+            return np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
+        from tqdm import tqdm
+
+        batch = 32
+        parts = []
+        for i in tqdm(range(0, len(texts), batch), desc="向量化 embedding", unit="batch"):
+            parts.append(np.asarray(self.embedder.embed_passages(texts[i : i + batch]), dtype=np.float32))
+        return np.vstack(parts)
+
+    def _load(self, expected: dict) -> None:
+        folder = self.index_dir
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.exists():
+            raise IndexError_(f"索引不存在 / no index at {folder}")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexError_(f"索引清单已损坏 / manifest unreadable: {exc}") from exc
+        for key, value in expected.items():
+            if manifest.get(key) != value:
+                raise IndexError_(f"索引已过期（{key} 不一致） / index is stale: {key} differs")
+        for name, digest in (manifest.get("files") or {}).items():
+            path = folder / name
+            if not path.exists() or _sha(path) != digest:
+                raise IndexError_(f"索引文件 {name} 已损坏 / index file {name} is damaged")
+        if not manifest.get("files"):
+            raise IndexError_("索引清单不完整 / manifest lists no files")
+        try:
+            data = json.loads((folder / "chunks.json").read_text(encoding="utf-8"))
+            chunks = [Chunk.from_dict(c) for c in data["chunks"]]
+            dense = faiss.read_index(str(folder / "chunks.faiss"))
+            sent = faiss.read_index(str(folder / "sentences.faiss"))
+        except Exception as exc:  # any damage at all means: rebuild
+            raise IndexError_(f"索引无法读取 / index unreadable: {exc}") from exc
+        dim = manifest.get("dimension")
+        if dense.ntotal != len(chunks) or dense.d != dim or sent.d != dim or sent.ntotal != len(data["sentences"]):
+            raise IndexError_("索引内容与清单不符 / index contents disagree with the manifest")
+        self.chunks = chunks
+        self.dense = dense
+        self.sentence_index = sent
+        self.sentence_rows = [tuple(r) for r in data["sentences"]]
+        self.sentence_chunk = np.array([r[0] for r in self.sentence_rows], dtype=np.int64)
+        self.manifest = manifest
+
+    def _prepare_lexical(self) -> None:
+        heads = [f"{c.topic} {c.title}" for c in self.chunks]
+        self.bm25 = BM25([words(h + " " + c.text) for h, c in zip(heads, self.chunks)])
+        self.bigram = BM25([bigrams(h + " " + c.text) for h, c in zip(heads, self.chunks)])
+        self.vocabulary = self.bm25.vocabulary
+        self.notice_texts = {doc: normalize(n.text) for doc, n in self.library.notices.items()}
+        # Everything the notices say, for "does the knowledge base know this word at all".
+        self.vocabulary_text = "\n".join(self.notice_texts.values())
+
+    # ---- querying ---------------------------------------------------------------------------
+
+    def sentence_text(self, row: int) -> str:
+        ci, s, e = self.sentence_rows[row]
+        return self.library.notices[self.chunks[ci].doc].text[s:e]
+
+    def expand(self, text: str) -> str:
+        """The question with staff-curated synonyms appended (normalised)."""
+        norm = normalize(text)
+        extra = []
+        for key, values in self.synonyms.items():
+            if key in norm:
+                extra.extend(v for v in values if v not in norm and v not in extra)
+        return f"{norm} {' '.join(extra)}".strip() if extra else norm
+
+    def prepare(self, text: str) -> Query:
+        """Normalise, expand and embed a question once, for all rankers."""
+        self.warm_up()
+        norm = normalize(text)
+        expanded = self.expand(text)
+        vector = np.asarray(self.embedder.embed_queries([norm]), dtype=np.float32)
+        return Query(text, norm, expanded, words(expanded), bigrams(expanded), vector)
+
+    def search(self, text: str, top_k: int | None = None) -> list[Hit]:
+        """The best chunks for a question, best first."""
+        return self.search_full(text, top_k).hits
+
+    def search_full(self, text: str, top_k: int | None = None, query: Query | None = None) -> SearchResult:
+        """Like :meth:`search`, also returning the query and every sentence's similarity."""
+        self.warm_up()
+        top_k = top_k or self.top_k
+        q = query or self.prepare(text)
+        n = len(self.chunks)
+        raw: dict[str, np.ndarray] = {}
+        sims, ids = self.dense.search(q.vector, n)
+        dense = np.zeros(n, dtype=np.float32)
+        dense[ids[0]] = sims[0]
+        raw["dense"] = dense
+        ssims, sids = self.sentence_index.search(q.vector, self.sentence_index.ntotal)
+        sentence_sims = np.zeros(self.sentence_index.ntotal, dtype=np.float32)
+        sentence_sims[sids[0]] = ssims[0]
+        best = np.full(n, -1.0, dtype=np.float32)
+        np.maximum.at(best, self.sentence_chunk, sentence_sims)
+        raw["sentence"] = best
+        raw["bm25"] = self.bm25.scores(q.words)
+        raw["bigram"] = self.bigram.scores(q.bigrams)
+        fused = np.zeros(n, dtype=np.float64)
+        ranks: dict[str, np.ndarray] = {}
+        for name in RANKERS:
+            order = np.argsort(-raw[name], kind="stable")
+            rank = np.empty(n, dtype=np.int64)
+            rank[order] = np.arange(1, n + 1)
+            if name in ("bm25", "bigram"):
+                rank[raw[name] <= 0] = n + 1  # no shared term: no vote
+            ranks[name] = rank
+            w = self.weights.get(name, 0.0)
+            if w:
+                fused += w / (self.rrf_k + rank)
+        order = np.argsort(-fused, kind="stable")[:top_k]
+        hits = [
+            Hit(
+                chunk=self.chunks[i],
+                score=float(fused[i]),
+                ranks={k: int(ranks[k][i]) for k in RANKERS},
+                scores={k: float(raw[k][i]) for k in RANKERS},
+            )
+            for i in order
+        ]
+        known = [w for w in q.words if w in self.vocabulary or any(w in t for t in self.notice_texts.values())]
+        return SearchResult(q, hits, sentence_sims, known)

@@ -1,0 +1,57 @@
+"""Shared fixtures: the real bot (real model, real FAISS index), the Flask app and its client.
+
+Nothing of our own is mocked. The bot is built once per test session; its index lives in a
+session temp dir so tests never touch (or depend on) the developer's index/build.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data"
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("index-build")
+
+
+@pytest.fixture(scope="session")
+def bot(index_dir):
+    """The bot exactly as the server builds it, warmed up (model loaded, index built)."""
+    from bot.runtime import build_bot
+
+    bot = build_bot({"INDEX_DIR": str(index_dir)})
+    bot.warm_up()
+    return bot
+
+
+@pytest.fixture(scope="session")
+def answerer(bot):
+    return bot.answerer
+
+
+@pytest.fixture(scope="session")
+def retriever(bot):
+    return bot.retriever
+
+
+@pytest.fixture(scope="session")
+def app(bot):
+    """The real Flask app around the session's bot."""
+    from server import create_app
+
+    app = create_app({"TESTING": True, "BOT": bot})
+    return app
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
