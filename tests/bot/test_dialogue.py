@@ -1,0 +1,110 @@
+"""The embedded dialogue: intents from nlu.yml, rules from rules.yml, per-sender state."""
+
+import csv
+import time
+
+import pytest
+
+from bot import constants as C
+from bot.dialogue import Dialogue, load_rule_map
+from tests.conftest import DATA
+
+pytestmark = pytest.mark.slow
+
+
+def test_rules_map_every_intent_to_an_action():
+    rules = load_rule_map()
+    assert rules[C.INTENT_ASK_NOTICE] == C.ACTION_ANSWER_FROM_NOTICE
+    assert rules[C.INTENT_ASK_ITEM_BY_NUMBER] == C.ACTION_ITEM_BY_NUMBER
+    assert rules[C.INTENT_GREET] == C.UTTER_GREET
+    assert set(C.INTENTS) <= set(rules)
+
+
+def test_held_out_intents_are_recognised(bot):
+    with open(DATA / "intents_heldout.tsv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert len(rows) >= 8 * len(C.INTENTS)
+    wrong = []
+    for row in rows:
+        got = bot.dialogue.classifier.parse(row["text"])["intent"]["name"]
+        fine = got == row["intent"] or (row["intent"] == C.INTENT_ASK_NOTICE and got == C.INTENT_NLU_FALLBACK)
+        if not fine:
+            wrong.append((row["text"], row["intent"], got))
+    accuracy = 1 - len(wrong) / len(rows)
+    assert accuracy >= 0.90, f"intent accuracy {accuracy:.3f}; wrong: {wrong}"
+
+
+@pytest.mark.parametrize(
+    "text, intent, fragment",
+    [
+        ("你好", C.INTENT_GREET, "您好"),
+        ("谢谢你", C.INTENT_THANK, "不客气"),
+        ("你能做什么", C.INTENT_HELP, "第16条"),
+        ("怎么反映意见", C.INTENT_ASK_CONTACT, "0763-3375826"),
+        ("整改了哪些方面", C.INTENT_ASK_OVERVIEW, "11个方面"),
+        ("第十六条", C.INTENT_ASK_ITEM_BY_NUMBER, "大力推进应急广播系统建设"),
+        ("再见", C.INTENT_GOODBYE, ""),
+    ],
+)
+def test_each_intent_gets_its_reply(bot, text, intent, fragment):
+    messages = bot.dialogue.handle(f"s-{intent}", text)
+    assert len(messages) == 1
+    message = messages[0]
+    assert message["recipient_id"] == f"s-{intent}"
+    assert message["custom"]["intent"] == intent
+    assert fragment in message["text"]
+    assert isinstance(message["custom"]["suggestions"], list)
+
+
+def test_greeting_and_help_offer_suggestions(bot):
+    for text in ("你好", "你能做什么"):
+        assert len(bot.dialogue.handle("s-chips", text)[0]["custom"]["suggestions"]) >= 3
+
+
+def _ask(dialogue, sender, text):
+    message = dialogue.handle(sender, text)[0]
+    citations = message["custom"]["citations"]
+    return (citations[0]["anchor"] if citations else None), message
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        [("应急广播建设进展如何", "item-16"), ("连南那边呢？", "item-16")],
+        [("旅游厕所建了多少座", "item-4"), ("集散中心呢？", "item-4")],
+        [("第二十三条", "item-23"), ("那经费怎么用的？", "item-24")],
+        # a new topic is not dragged back to the old one
+        [("应急广播建设进展如何", "item-16"), ("旅游景区的安全谁来管", "item-18"), ("工会会费按什么标准收", "item-23")],
+    ],
+)
+def test_follow_ups_and_topic_switches(bot, turns):
+    sender = f"multi-{hash(tuple(turns))}"
+    for text, anchor in turns:
+        got, message = _ask(bot.dialogue, sender, text)
+        assert got == anchor, f"{text!r} → {got}: {message['text'][:80]}"
+    if turns[1][0] == "连南那边呢？":
+        assert "连南" in message["text"]
+
+
+def test_sessions_expire_and_are_bounded(answerer, bot):
+    dialogue = Dialogue(answerer, classifier=bot.dialogue.classifier, ttl_seconds=0.5, max_senders=3)
+    dialogue.handle("a", "应急广播建设进展如何")
+    assert dialogue._session("a").slots[C.SLOT_LAST_ITEM] == "item-16"
+    time.sleep(0.6)
+    assert dialogue._session("a").slots[C.SLOT_LAST_ITEM] is None  # expired: a fresh tracker
+    for sender in ("b", "c", "d", "e"):
+        dialogue.handle(sender, "你好")
+    assert dialogue.sender_count <= 3
+
+
+def test_reset_forgets_the_conversation(bot):
+    bot.dialogue.handle("to-reset", "应急广播建设进展如何")
+    bot.dialogue.reset("to-reset")
+    assert bot.dialogue._session("to-reset").slots[C.SLOT_LAST_ITEM] is None
+
+
+def test_bad_settings_are_refused(answerer, bot):
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        Dialogue(answerer, classifier=bot.dialogue.classifier, ttl_seconds=0)
+    with pytest.raises(ValueError, match="max_senders"):
+        Dialogue(answerer, classifier=bot.dialogue.classifier, max_senders=0)

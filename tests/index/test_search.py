@@ -1,0 +1,162 @@
+"""Hybrid search on the real model and the real FAISS index, and the index's life cycle."""
+
+import json
+import shutil
+
+import pytest
+
+from index.chunking import chunk_notice
+from index.search import Retriever
+from knowledge.store import load_library
+from tests.conftest import DATA
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_item_is_found_by_its_own_heading(retriever):
+    notice = next(iter(retriever.library.notices.values()))
+    for item in notice.items():
+        hits = retriever.search(item.heading, top_k=1)
+        assert hits[0].chunk.anchor == item.anchor, f"{item.heading!r} → {hits[0].chunk.anchor}"
+
+
+@pytest.mark.parametrize(
+    "question, anchor",
+    [
+        ("应急广播建设进展如何", "item-16"),
+        ("旅游景区的安全谁来管", "item-18"),
+        ("党员干部的廉洁教育做了什么", "item-22"),
+        ("入库级的文化和旅游特色镇有几个", "item-5"),
+        ("固定资产清查了没有", "item-2"),
+        ("工会会费按什么标准收", "item-23"),
+        ("干部因私出国要怎么审批", "item-26"),
+        ("演出票务怎么监管", "item-12"),
+        ("巡察组什么时候来的", "preamble"),
+        ("有意见往哪里反映", "contact"),
+        ("下一步怎么推进全面从严治党", "section-2"),
+        # Traditional Chinese is converted to Simplified first
+        ("應急廣播建設進展如何", "item-16"),
+        ("旅遊廁所建了多少座", "item-4"),
+        ("非遺傳承人怎麼培養", "item-11"),
+    ],
+)
+def test_question_lands_on_its_item(retriever, question, anchor):
+    hit = retriever.search(question, top_k=1)[0]
+    assert hit.chunk.anchor == anchor
+
+
+def test_hits_carry_each_rankers_view(retriever):
+    hits = retriever.search("应急广播建设进展如何", top_k=5)
+    assert len(hits) == 5
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    top = hits[0]
+    assert set(top.ranks) == {"dense", "sentence", "bm25", "bigram"}
+    assert top.bm25_rank == 1 and top.bm25_score > 0
+    assert 0.8 < top.dense_score <= 1.0
+
+
+def test_synonyms_expand_the_query(retriever):
+    expanded = retriever.expand("景点的厕所够不够")
+    assert "旅游景区" in expanded and "旅游厕所" in expanded
+
+
+def test_manifest_records_sources_and_model(retriever):
+    manifest = retriever.manifest
+    assert manifest["model"] == retriever.embedder.name
+    assert manifest["dimension"] == 384
+    assert manifest["chunks"] == len(retriever.chunks) == 39
+    assert "qingyuan-wlj-xuncha-2025.txt" in manifest["sources"]
+    assert set(manifest["files"]) == {"chunks.faiss", "sentences.faiss", "chunks.json"}
+
+
+@pytest.fixture(scope="module")
+def small_index(retriever, tmp_path_factory):
+    """A built index over the small test notice alone: cheap to rebuild again and again."""
+    root = tmp_path_factory.mktemp("small")
+    library = root / "notices"
+    library.mkdir()
+    for suffix in (".txt", ".yml"):
+        shutil.copy(DATA / f"notice_small{suffix}", library / f"notice_small{suffix}")
+    built = Retriever(retriever.embedder, library_dir=library, build_dir=root / "build")
+    built.warm_up()
+    return built
+
+
+def _copy(small_index, tmp_path):
+    build = tmp_path / "build"
+    shutil.copytree(small_index.build_dir, build)
+    return Retriever(small_index.embedder, library_dir=small_index.library_dir, build_dir=build), build
+
+
+def test_a_damaged_index_is_rebuilt_not_used(small_index, tmp_path):
+    fresh, build = _copy(small_index, tmp_path)
+    faiss_file = build / "current" / "chunks.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:100])  # truncated
+    fresh.warm_up()
+    assert fresh.search("防溺水教育怎么做的", top_k=1)[0].chunk.anchor == "item-7"
+    assert len(faiss_file.read_bytes()) > 100
+
+
+def test_garbage_manifest_and_mismatched_model_rebuild(small_index, tmp_path):
+    fresh, build = _copy(small_index, tmp_path)
+    manifest_path = build / "current" / "manifest.json"
+    manifest_path.write_text("{not json", encoding="utf-8")
+    fresh.warm_up()
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    assert manifest["chunks"] == len(fresh.chunks)
+
+    manifest["model"] = "some-other-model"
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    stale = Retriever(small_index.embedder, library_dir=small_index.library_dir, build_dir=build)
+    assert not stale.is_current()
+    stale.warm_up()
+    assert stale.is_current()
+
+
+def test_a_changed_notice_triggers_a_rebuild(small_index, tmp_path):
+    library = tmp_path / "notices"
+    shutil.copytree(small_index.library_dir, library)
+    build = tmp_path / "build"
+    shutil.copytree(small_index.build_dir, build)
+    first = Retriever(small_index.embedder, library_dir=library, build_dir=build)
+    assert first.is_current()
+    text_file = library / "notice_small.txt"
+    text_file.write_text(text_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    second = Retriever(small_index.embedder, library_dir=library, build_dir=build)
+    assert not second.is_current()
+    second.warm_up()
+    assert second.is_current()
+    assert second.manifest["sources"]["notice_small.txt"] != small_index.manifest["sources"]["notice_small.txt"]
+
+
+def test_bad_settings_are_refused(retriever):
+    with pytest.raises(ValueError, match="top_k"):
+        Retriever(retriever.embedder, top_k=0)
+    with pytest.raises(ValueError, match="unknown rankers"):
+        Retriever(retriever.embedder, weights={"magic": 1.0})
+
+
+def test_chunks_are_slices_of_the_notice_with_sentences():
+    library = load_library()
+    notice = next(iter(library.notices.values()))
+    chunks = chunk_notice(notice)
+    assert [c.anchor for c in chunks][:3] == ["preamble", "part-1", "part-1-p1"]
+    assert chunks[-1].anchor == "contact"
+    for chunk in chunks:
+        assert notice.text[chunk.start : chunk.end] == chunk.text
+        assert chunk.sentences, chunk.anchor
+        for s, e in chunk.sentences:
+            assert chunk.start <= s < e <= chunk.end
+    item16 = next(c for c in chunks if c.anchor == "item-16")
+    assert item16.title == "第16条 大力推进应急广播系统建设"
+    assert item16.path == "二、（四）第16条"
+    assert item16.embedding_text().startswith("关于推动体育和广播电视事业发展工作方面 第16条 大力推进应急广播系统建设\n")
+
+
+def test_an_item_too_long_for_the_model_is_split_by_its_points():
+    notice = next(iter(load_library().notices.values()))
+    chunks = chunk_notice(notice, count_tokens=len, max_tokens=300)  # characters as a stand-in count
+    pieces = [c for c in chunks if c.anchor.startswith("item-4")]
+    assert [c.anchor for c in pieces] == [f"item-4-p{i}" for i in range(1, 6)]
+    assert all(c.number == "4" and c.heading.startswith("扎实推进旅游大市建设") for c in pieces)
+    assert pieces[3].text.startswith("四是提升供给水平和服务质量")
