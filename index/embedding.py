@@ -14,13 +14,11 @@ from typing import Sequence
 
 import numpy as np
 
-from index.convert_e5 import MARKER_FILE
+from index.convert_e5 import MARKER_FILE, ONNX_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "multilingual-e5-small"
 BACKENDS = ("torch", "onnx")
-# The int8 ONNX export the onnx backend reads, inside the model directory (see index/onnx_export.py).
-ONNX_FILE = "onnx/model_qint8.onnx"
 
 _FIX_ZH = "请运行 make model 重新生成模型。"
 _FIX_EN = "Run `make model` to (re)build it."
@@ -105,9 +103,13 @@ class Embedder:
         prompts are never forced on another model).
     :param device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     :param batch_size: texts per forward pass.
-    :param backend: ``torch`` or ``onnx`` (int8, exported by ``python -m index.onnx_export``);
+    :param backend: ``torch`` (sentence-transformers) or ``onnx`` (onnxruntime on the 4-bit graph
+        that ``python -m index.convert_e5 --onnx`` adds to the e5 directory; no torch needed);
         ``None`` reads ``EMBEDDING_BACKEND``, default ``torch``.
     :param allow_download: let a hub name be downloaded; ``None`` reads ``EMBEDDING_ALLOW_DOWNLOAD``.
+    :param num_threads: CPU threads for inference; ``None`` reads ``EMBEDDING_THREADS``, unset
+        leaves the library default (one per core). For torch this is process-wide
+        (``torch.set_num_threads``).
     :raises ValueError: on a bad argument (the message names the value).
     """
 
@@ -118,6 +120,7 @@ class Embedder:
         batch_size: int = 32,
         backend: str | None = None,
         allow_download: bool | None = None,
+        num_threads: int | None = None,
     ) -> None:
         if model is None:
             model = os.environ.get("EMBEDDING_MODEL") or str(DEFAULT_MODEL_DIR)
@@ -134,12 +137,22 @@ class Embedder:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if allow_download is None:
             allow_download = _truthy(os.environ.get("EMBEDDING_ALLOW_DOWNLOAD"))
+        if num_threads is None and os.environ.get("EMBEDDING_THREADS"):
+            raw = os.environ["EMBEDDING_THREADS"]
+            if not raw.strip().isdigit():
+                raise ValueError(f"EMBEDDING_THREADS must be a positive integer, got {raw!r}")
+            num_threads = int(raw)
+        if num_threads is not None and (
+            isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
+        ):
+            raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
         model = str(model).strip()
         self.model = model
         self.device = device
         self.batch_size = batch_size
         self.backend = backend
         self.allow_download = bool(allow_download)
+        self.num_threads = num_threads
         self.is_local = _looks_like_path(model)
         self.path = Path(model).expanduser().resolve() if self.is_local else None
         if backend == "onnx" and not self.is_local:
@@ -202,6 +215,10 @@ class Embedder:
                 "未安装 sentence-transformers，请运行 make install。 / sentence-transformers is not "
                 "installed; run `make install`."
             ) from exc
+        if self.num_threads is not None:
+            import torch
+
+            torch.set_num_threads(self.num_threads)
         try:
             return SentenceTransformer(
                 str(self.path) if self.is_local else self.model,
@@ -220,27 +237,27 @@ class Embedder:
             ) from exc
 
     def _load_onnx(self):
-        from index.onnx_backend import OnnxEncoder
-
         file = self.path / ONNX_FILE
         if not file.is_file():
             raise ModelUnavailableError(
-                f"向量模型目录中没有 ONNX 文件：{file}。请运行 python -m index.onnx_export，或设置"
-                f" EMBEDDING_BACKEND=torch。 / The ONNX file {file} is missing: run `python -m"
-                f" index.onnx_export`, or set EMBEDDING_BACKEND=torch."
+                f"向量模型目录中没有 ONNX 文件：{file}。请运行 python -m index.convert_e5 --out {self.path}"
+                f" --onnx，或设置 EMBEDDING_BACKEND=torch。 / The ONNX file {file} is missing: run `python -m"
+                f" index.convert_e5 --out {self.path} --onnx`, or set EMBEDDING_BACKEND=torch."
             )
         try:
-            return OnnxEncoder(self.path, file, batch_size=self.batch_size)
-        except Exception as exc:
+            return _OnnxEncoder(self.path, file, num_threads=self.num_threads)
+        except Exception as exc:  # onnxruntime raises its own exception types for a bad file
             raise self._unavailable("无法加载（ONNX 文件可能已损坏）", "cannot be loaded (damaged ONNX file?)") from exc
 
     # --- encoding -------------------------------------------------------------------------------
 
     def _encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        if isinstance(texts, str):
             raise TypeError("texts must be a list of strings (wrap a single text in a list)")
-        self.warm_up()
         texts = list(texts)
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be a list of strings")
+        self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:  # one forward pass at a time: fast tokenizers are not re-entrant
@@ -295,9 +312,9 @@ class Embedder:
     @property
     def name(self) -> str:
         """The model's identity for index manifests: the directory's name or the hub name, plus
-        ``@onnx-int8`` for the onnx backend (its vectors differ slightly)."""
+        ``@onnx-q4`` for the onnx backend (its vectors differ slightly)."""
         base = self.path.name if self.is_local else self.model
-        return f"{base}@onnx-int8" if self.backend == "onnx" else base
+        return f"{base}@onnx-q4" if self.backend == "onnx" else base
 
     @property
     def dimension(self) -> int:
@@ -313,3 +330,67 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"Embedder(model={self.model!r}, device={self.device!r}, backend={self.backend!r})"
+
+
+class _OnnxEncoder:
+    """The converted e5 model run by onnxruntime (no torch): tokenizer.json, the 4-bit graph
+    written by ``convert_e5 --onnx``, mean pooling and L2 normalisation, as the torch pipeline.
+
+    Offers the few members of ``SentenceTransformer`` that :class:`Embedder` uses.
+    """
+
+    def __init__(self, folder: Path, file: Path, num_threads: int | None = None) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((folder / "modules.json").read_text("utf-8"))]
+        if modules != ["Transformer", "Pooling", "Normalize"]:
+            raise ValueError(f"the onnx backend runs Transformer, Pooling, Normalize; {folder} has {modules}")
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text("utf-8"))
+        if not pooling.get("pooling_mode_mean_tokens") and pooling.get("pooling_mode") != "mean":
+            raise ValueError(f"the onnx backend does mean pooling only; {folder} asks for {pooling}")
+        self.prompts = json.loads((folder / "config_sentence_transformers.json").read_text("utf-8")).get("prompts", {})
+        self.max_seq_length = int(json.loads((folder / "sentence_bert_config.json").read_text("utf-8"))["max_seq_length"])
+        config = json.loads((folder / "config.json").read_text("utf-8"))
+        self._dimension = int(config["hidden_size"])
+        self._pad_id = int(config["pad_token_id"])
+        self._eos_id = int(config["eos_token_id"])
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+        self._session = onnxruntime.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+
+    def get_embedding_dimension(self) -> int:
+        return self._dimension
+
+    def tokenizer(self, text: str, add_special_tokens: bool = True, truncation: bool = False) -> dict:
+        ids = self._tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
+        return {"input_ids": ids}
+
+    def _ids(self, texts: list[str]) -> list[list[int]]:
+        rows = [e.ids for e in self._tokenizer.encode_batch(texts)]
+        # Same truncation as transformers: keep the head, end with </s>.
+        limit = self.max_seq_length
+        return [row if len(row) <= limit else row[: limit - 1] + [self._eos_id] for row in rows]
+
+    def encode(self, texts: list[str], prompt_name: str | None = None, batch_size: int = 32, **_ignored) -> np.ndarray:
+        prompt = self.prompts.get(prompt_name, "") if prompt_name else ""
+        rows = self._ids([prompt + t for t in texts])
+        out = np.empty((len(rows), self._dimension), dtype=np.float32)
+        # Length-sorted batches waste little on padding, as sentence-transformers does.
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            width = max(len(rows[i]) for i in batch)
+            ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for j, i in enumerate(batch):
+                ids[j, : len(rows[i])] = rows[i]
+                mask[j, : len(rows[i])] = 1
+            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
+            out[batch] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return out

