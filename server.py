@@ -1,0 +1,564 @@
+"""The web front end: Rasa's REST webhook, the notice pages, the embeddable widget and a demo page.
+
+``create_app(test_config=None)`` builds the Flask app; ``python server.py`` serves it on
+``HOST:PORT`` (``make run``), and ``gunicorn --workers 2 --preload 'server:create_app()'`` in
+production (``make serve``). Settings: defaults, then the environment, then ``test_config``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup, escape
+from werkzeug.exceptions import HTTPException, NotFound
+
+log = logging.getLogger("server")
+
+ROOT = Path(__file__).resolve().parent
+
+DEFAULTS = {
+    "HOST": "127.0.0.1",
+    "PORT": 5000,
+    # Origins (scheme://host[:port]) of the sites allowed to embed the widget; "*" allows any.
+    "ALLOWED_ORIGINS": "",
+    "MAX_MESSAGE_CHARS": 500,
+    "MAX_SENDER_CHARS": 128,
+    "MAX_CONTENT_LENGTH": 16 * 1024,
+    # Optional absolute base of citation links (https://zixun.example.gov.cn); relative if unset.
+    "PUBLIC_URL": "",
+    # "blocking": load model and index inside create_app (gunicorn --preload shares them);
+    # "background": serve pages at once and load in a thread (python server.py).
+    "WARM_UP": "blocking",
+    "EMBEDDING_MODEL": None,
+    "LIBRARY_DIR": None,
+    "INDEX_DIR": None,
+    "SESSION_TTL": 1800,
+    "MAX_SESSIONS": 10000,
+    # The demo page's site name; unset: the issuer without "中共" and "党组".
+    "SITE_NAME": "",
+}
+_INT_KEYS = ("PORT", "MAX_MESSAGE_CHARS", "MAX_SENDER_CHARS", "MAX_CONTENT_LENGTH", "MAX_SESSIONS")
+_API_PREFIXES = ("/webhooks/", "/healthz", "/api/")
+_MAX_HIGHLIGHTS = 12
+_HL_RE = re.compile(r"^(\d{1,7})-(\d{1,7})$")
+_EXTRA_SUGGESTIONS = ("第16条讲了什么？", "如何反映意见建议？", "工会经费使用有什么整改？")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'self'"
+)
+
+
+class BotState:
+    """The bot and whether it is ready to answer (it may still be loading in a thread)."""
+
+    def __init__(self, bot=None, ready: bool = False) -> None:
+        self.bot = bot
+        self.ready = threading.Event()
+        self.error: str | None = None
+        self.started = time.monotonic()
+        if ready:
+            self.ready.set()
+
+    def warm_up(self) -> None:
+        try:
+            self.bot.warm_up()
+        except Exception as exc:  # the reason goes to /healthz and the log, never to a citizen
+            log.exception("warm-up failed")
+            self.error = str(exc)
+            return
+        self.ready.set()
+        log.info("bot ready in %.1f s", time.monotonic() - self.started)
+
+
+# ---- the app ------------------------------------------------------------------------------------
+
+
+def _env_settings() -> dict:
+    out = {}
+    for key in DEFAULTS:
+        value = os.environ.get(key)
+        if value is None or value == "":
+            continue
+        out[key] = value
+    return out
+
+
+def _normalise(config: dict) -> None:
+    for key in _INT_KEYS:
+        try:
+            config[key] = int(config[key])
+        except (TypeError, ValueError):
+            raise ValueError(f"setting {key} must be an integer, got {config[key]!r}") from None
+    origins = config["ALLOWED_ORIGINS"]
+    if isinstance(origins, str):
+        origins = [o.strip().rstrip("/") for o in origins.split(",")]
+    config["ALLOWED_ORIGINS"] = [o for o in origins if o]
+    for origin in config["ALLOWED_ORIGINS"]:
+        if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+            raise ValueError(f"ALLOWED_ORIGINS entries look like https://www.example.gov.cn, got {origin!r}")
+    if config["WARM_UP"] not in ("blocking", "background"):
+        raise ValueError(f"WARM_UP must be 'blocking' or 'background', got {config['WARM_UP']!r}")
+    config["PUBLIC_URL"] = (config["PUBLIC_URL"] or "").rstrip("/")
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app.
+
+    :param test_config: settings that override defaults and environment; ``BOT`` injects a
+        ready (warmed-up) bot, as the tests do.
+    :returns: the Flask app; without ``BOT`` it builds one with :func:`bot.runtime.build_bot`
+        and loads it as ``WARM_UP`` says.
+    :raises ValueError: on a malformed setting.
+    """
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config.from_mapping(DEFAULTS)
+    app.config.update(_env_settings())
+    app.config.update(test_config or {})
+    _normalise(app.config)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    bot = app.config.get("BOT")
+    if bot is not None:
+        state = BotState(bot, ready=True)
+        library = bot.answerer.library
+    else:
+        from bot.runtime import build_bot
+        from knowledge.store import load_library
+
+        settings = {k: app.config[k] for k in ("EMBEDDING_MODEL", "LIBRARY_DIR", "INDEX_DIR", "SESSION_TTL", "MAX_SESSIONS")}
+        state = BotState(build_bot(settings))
+        # The notices are parsed here too (milliseconds), so pages and the widget work at once.
+        library = load_library(app.config["LIBRARY_DIR"])
+        if app.config["WARM_UP"] == "background":
+            threading.Thread(target=state.warm_up, name="bot-warm-up", daemon=True).start()
+        else:
+            state.warm_up()
+    app.extensions["bot_state"] = state
+    app.extensions["library"] = library
+
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal_error)
+    app.after_request(_headers)
+    _routes(app)
+    return app
+
+
+def _routes(app: Flask) -> None:
+    app.add_url_rule("/", "demo", demo)
+    app.add_url_rule("/notice", "notice", notice_page)
+    app.add_url_rule("/notice/<doc>", "notice_doc", notice_page)
+    app.add_url_rule("/widget.js", "widget_js", widget_js)
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/webhooks/rest/", "rest_status", rest_status)
+    app.add_url_rule("/webhooks/rest/webhook", "webhook", webhook, methods=["POST", "OPTIONS"])
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _state() -> BotState:
+    return current_app.extensions["bot_state"]
+
+
+def _library():
+    return current_app.extensions["library"]
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith(_API_PREFIXES)
+
+
+def _error(status: int, code: str, message: str, detail: str, headers: dict | None = None) -> Response:
+    """The API's error body: a code, a Chinese ``message`` for people, an English ``detail``."""
+    response = jsonify({"error": code, "message": message, "detail": detail})
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+_HTTP_MESSAGES = {
+    404: ("not_found", "您访问的地址不存在。请检查地址是否正确。"),
+    405: ("method_not_allowed", "该地址不支持这种请求方式。"),
+    413: ("too_large", "请求内容过大。请缩短您的问题后再试。"),
+}
+
+
+def _http_error(exc: HTTPException):
+    if _is_api(request.path):
+        code, message = _HTTP_MESSAGES.get(exc.code, ("http_error", "请求无法处理，请稍后再试。"))
+        headers = {}
+        if exc.code == 405:
+            headers["Allow"] = ", ".join(exc.valid_methods or [])
+        return _error(exc.code or 500, code, message, f"{exc.code} {exc.name}: {exc.description}", headers)
+    return render_template("error.html", status=exc.code, name=exc.name), exc.code
+
+
+def _internal_error(exc: Exception):
+    log.exception("unhandled error on %s", request.path)
+    if _is_api(request.path):
+        return _error(500, "internal_error", "系统暂时出现问题，请稍后再试。", "Internal server error.")
+    return render_template("error.html", status=500, name="Internal Server Error"), 500
+
+
+def _allowed_origin(origin: str | None) -> str | None:
+    if not origin:
+        return None
+    allowed = current_app.config["ALLOWED_ORIGINS"]
+    if "*" in allowed or origin.rstrip("/") in allowed:
+        return origin
+    return None
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    if request.path.startswith("/webhooks/"):
+        origin = _allowed_origin(request.headers.get("Origin"))
+        if origin:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Max-Age"] = "600"
+        response.vary.add("Origin")
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _contact():
+    notice = next(iter(_library().notices.values()))
+    return notice.contact
+
+
+def _primary():
+    library = _library()
+    doc = next(iter(library.notices))
+    return library.notices[doc], library.meta[doc]
+
+
+def _site_name(meta) -> str:
+    name = current_app.config["SITE_NAME"]
+    if name:
+        return name
+    issuer = meta.issuer.removeprefix("中共")
+    return issuer.removesuffix("党组") or meta.issuer
+
+
+def _citation_url(citation: dict) -> str:
+    doc = citation.get("doc") or ""
+    anchor = citation.get("anchor") or ""
+    url = url_for("notice_doc", doc=doc) if doc else url_for("notice")
+    spans = citation.get("spans") or []
+    pairs = []
+    for span in spans[:_MAX_HIGHLIGHTS]:
+        try:
+            start, end = int(span[0]), int(span[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if 0 <= start < end:
+            pairs.append(f"{start}-{end}")
+    if pairs:
+        url += "?hl=" + ",".join(pairs)
+    if anchor:
+        url += "#" + anchor
+    return current_app.config["PUBLIC_URL"] + url
+
+
+# ---- the webhook --------------------------------------------------------------------------------
+
+
+def _bad_request(code: str, message: str, detail: str) -> Response:
+    return _error(400, code, message, detail)
+
+
+def webhook():
+    """Rasa's REST channel: ``{"sender", "message", "metadata"?}`` in, a list of messages out."""
+    if request.method == "OPTIONS":
+        return _preflight()
+    body = request.get_json(force=True, silent=True)
+    if body is None:
+        return _bad_request("invalid_json", "请求内容不是有效的 JSON。", "The request body must be a JSON object.")
+    if not isinstance(body, dict):
+        return _bad_request("invalid_json", "请求内容应为 JSON 对象。", "The request body must be a JSON object, not a list or a scalar.")
+    limit = current_app.config["MAX_MESSAGE_CHARS"]
+    for field in ("sender", "message"):
+        if field not in body:
+            name = "发送者标识（sender）" if field == "sender" else "问题内容（message）"
+            return _bad_request("missing_field", f"请求缺少{name}。", f"Missing field {field!r}.")
+        if not isinstance(body[field], str):
+            return _bad_request(
+                "wrong_type", f"字段 {field} 应为文本。", f"Field {field!r} must be a string, got {type(body[field]).__name__}."
+            )
+    sender, message = body["sender"].strip(), body["message"]
+    metadata = body.get("metadata")
+    if not sender:
+        return _bad_request("empty_sender", "发送者标识（sender）不能为空。", "Field 'sender' must not be empty.")
+    if len(sender) > current_app.config["MAX_SENDER_CHARS"]:
+        return _bad_request(
+            "sender_too_long", "发送者标识（sender）过长。",
+            f"Field 'sender' must be at most {current_app.config['MAX_SENDER_CHARS']} characters.",
+        )
+    if metadata is not None and not isinstance(metadata, dict):
+        return _bad_request("wrong_type", "字段 metadata 应为 JSON 对象。", "Field 'metadata' must be an object.")
+    if not message.strip():
+        return _bad_request("empty_message", "请输入您的问题。", "Field 'message' is empty.")
+    if len(message) > limit:
+        return _bad_request(
+            "message_too_long",
+            f"问题最多{limit}个字，您输入了{len(message)}个字。请精简后再发送。",
+            f"Field 'message' has {len(message)} characters; the limit is {limit}.",
+        )
+    state = _state()
+    if not state.ready.is_set():
+        if state.error:
+            return _error(503, "unavailable", "咨询服务暂时不可用，请稍后再试或拨打电话咨询。", "The bot failed to load.")
+        return _error(503, "starting", "咨询服务正在启动，请稍候几秒再试。", "The model and index are still loading.",
+                      {"Retry-After": "5"})
+    if message.strip() == "/restart":  # Rasa's reset command; the widget's "new conversation"
+        state.bot.dialogue.reset(sender)
+        return jsonify([])
+    messages = state.bot.dialogue.handle(sender, message, metadata)
+    out = []
+    for msg in messages:
+        custom = dict(msg.get("custom") or {})
+        custom["citations"] = [dict(c, url=_citation_url(c)) for c in custom.get("citations") or []]
+        custom.setdefault("abstained", False)
+        custom.setdefault("suggestions", [])
+        out.append({"recipient_id": msg.get("recipient_id", sender), "text": msg.get("text", ""), "custom": custom})
+    return jsonify(out)
+
+
+def _preflight() -> Response:
+    origin = _allowed_origin(request.headers.get("Origin"))
+    if not origin:
+        return _error(403, "origin_not_allowed", "该网站未获授权嵌入本咨询服务。",
+                      "This origin is not listed in ALLOWED_ORIGINS.")
+    response = Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    return response
+
+
+def rest_status():
+    """Rasa's REST channel health route."""
+    return jsonify({"status": "ok"})
+
+
+def healthz():
+    """200 when the model and index are loaded, 503 while loading or after a failed load."""
+    state = _state()
+    if state.ready.is_set():
+        retriever = state.bot.retriever
+        return jsonify({
+            "status": "ok",
+            "model": getattr(state.bot.embedder, "name", ""),
+            "notices": len(_library().notices),
+            "chunks": len(getattr(retriever, "chunks", []) or []),
+        })
+    if state.error:
+        return _error(503, "unavailable", "咨询服务加载失败。", state.error)
+    waited = round(time.monotonic() - state.started, 1)
+    return jsonify({"status": "starting", "message": "咨询服务正在启动。", "seconds": waited}), 503
+
+
+# ---- pages --------------------------------------------------------------------------------------
+
+
+def _parse_highlights(raw: str | None, length: int) -> list[tuple[int, int]]:
+    """``?hl=5124-5159,5191-5232`` → sorted, merged spans inside the text; bad pieces are ignored."""
+    spans = []
+    for piece in (raw or "").split(",")[:_MAX_HIGHLIGHTS]:
+        match = _HL_RE.match(piece.strip())
+        if not match:
+            continue
+        start, end = int(match.group(1)), min(int(match.group(2)), length)
+        if 0 <= start < end:
+            spans.append((start, end))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+_BLOCK_KINDS = {"title", "preamble", "part", "topic", "item", "section", "contact", "signature"}
+
+
+def render_notice(notice, highlights: list[tuple[int, int]]) -> Markup:
+    """The notice as HTML: a block per node with its anchor as ``id``, points as inline spans,
+    ``highlights`` (absolute offsets) wrapped in ``<mark>``. Every piece of text is escaped."""
+    text = notice.text
+    out: list[str] = []
+
+    def inline(start: int, end: int, points: list, bold_end: int) -> str:
+        cuts = {start, end, bold_end}
+        for p in points:
+            cuts.update((p.start, p.end))
+        for s, e in highlights:
+            cuts.update((s, e))
+        cuts = sorted(c for c in cuts if start <= c <= end)
+        html, open_point, seen = [], None, set()
+        for a, b in zip(cuts, cuts[1:]):
+            if a >= b:
+                continue
+            point = next((p for p in points if p.start <= a and b <= p.end), None)
+            if point is not open_point:
+                if open_point is not None:
+                    html.append("</span>")
+                if point is not None:
+                    ident = "" if point.anchor in seen else f' id="{escape(point.anchor)}"'
+                    seen.add(point.anchor)
+                    html.append(f'<span class="point"{ident}>')
+                open_point = point
+            piece = str(escape(text[a:b]))
+            if any(s <= a and b <= e for s, e in highlights):
+                piece = f"<mark>{piece}</mark>"
+            if b <= bold_end:
+                piece = f'<strong class="head">{piece}</strong>'
+            html.append(piece)
+        if open_point is not None:
+            html.append("</span>")
+        return "".join(html).replace("</mark><mark>", "")
+
+    def lines(node, start: int, end: int, first_line_tag: str | None) -> None:
+        points = [c for c in node.children if c.kind == "point"] if node is not None else []
+        bold_end = node.body_start if node is not None and node.kind == "item" else start
+        pos = start
+        for raw in text[start:end].splitlines(keepends=True):
+            s, e = pos, pos + len(raw.rstrip("\r\n"))
+            pos += len(raw)
+            body = text[s:e]
+            if not body.strip():
+                continue
+            s += len(body) - len(body.lstrip())
+            e -= len(body) - len(body.rstrip())
+            tag = first_line_tag or "p"
+            first_line_tag = None
+            out.append(f"<{tag}>{inline(s, e, points, bold_end)}</{tag}>")
+
+    heading_tags = {"part": "h2", "topic": "h3", "section": "h3"}
+
+    def block(node) -> None:
+        kind = node.kind
+        out.append(f'<div class="node {kind}" id="{escape(node.anchor)}" tabindex="-1">')
+        pos, first = node.start, heading_tags.get(kind)
+        for child in node.children:
+            if child.kind not in _BLOCK_KINDS:
+                continue
+            lines(node, pos, child.start, first)
+            first = None
+            block(child)
+            pos = child.end
+        lines(node, pos, node.end, first)
+        out.append("</div>")
+
+    titles = [n for n in notice.nodes if n.kind == "title"]
+    if titles:
+        out.append('<h1 class="notice-title">')
+        out.append("<br>".join(f'<span id="{escape(t.anchor)}">{escape(t.text.strip())}</span>' for t in titles))
+        out.append("</h1>")
+    for node in notice.nodes:
+        if node.kind != "title":
+            block(node)
+    return Markup("".join(out))
+
+
+def notice_page(doc: str | None = None):
+    """The whole notice, an anchor per node; ``?hl=s-e,…`` marks the quoted sentences."""
+    library = _library()
+    if doc is None:
+        doc = next(iter(library.notices))
+    notice = library.notices.get(doc)
+    if notice is None:
+        raise NotFound(f"no notice {doc!r}")
+    meta = library.meta[doc]
+    highlights = _parse_highlights(request.args.get("hl"), len(notice.text))
+    return render_template(
+        "notice.html", meta=meta, body=render_notice(notice, highlights), contact=notice.contact,
+        marked=bool(highlights), site_name=_site_name(meta),
+    )
+
+
+def demo():
+    """A bureau's news page carrying the widget, as citizens will see it."""
+    notice, meta = _primary()
+    preamble = notice.find("preamble")
+    return render_template(
+        "demo.html", meta=meta, site_name=_site_name(meta), contact=notice.contact,
+        preamble=preamble.text.strip() if preamble else "", topics=notice.topics(),
+        notice_url=url_for("notice_doc", doc=meta.doc),
+    )
+
+
+_widget_cache: dict[Path, tuple[float, str]] = {}
+
+
+def _widget_source() -> str:
+    path = Path(current_app.static_folder) / "widget.js"
+    mtime = path.stat().st_mtime
+    cached = _widget_cache.get(path)
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, path.read_text(encoding="utf-8"))
+        _widget_cache[path] = cached
+    return cached[1]
+
+
+def widget_config() -> dict:
+    """What the widget shows before the first answer: all from the notice and the settings."""
+    notice, meta = _primary()
+    state = _state()
+    suggestions = list(state.bot.answerer.default_suggestions()) if state.bot is not None else []
+    for extra in _EXTRA_SUGGESTIONS:
+        if len(suggestions) >= 5:
+            break
+        if extra not in suggestions:
+            suggestions.append(extra)
+    contact = notice.contact
+    return {
+        "title": "整改通报问答",
+        "welcome": f"您好！我可以根据{meta.full_title}回答您的问题，每条回答都注明出处。请问您想了解什么？",
+        "suggestions": suggestions[:6],
+        "maxChars": current_app.config["MAX_MESSAGE_CHARS"],
+        "phone": contact.phone,
+        "email": contact.email,
+        "noticeTitle": meta.full_title,
+        "noticeUrl": url_for("notice_doc", doc=meta.doc),
+        "webhook": url_for("webhook"),
+    }
+
+
+def widget_js():
+    """The embed: one script, no external resources; its settings are written into it."""
+    config = htmlsafe_json_dumps(widget_config(), ensure_ascii=False)
+    source = _widget_source().replace("/*__WIDGET_CONFIG__*/{}", str(config), 1)
+    response = Response(source, mimetype="application/javascript")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"  # a public script, like any CDN file
+    return response
+
+
+def main() -> None:
+    """``python server.py``: serve on HOST:PORT at once, loading the bot in the background."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app({"WARM_UP": os.environ.get("WARM_UP") or "background"})
+    host, port = app.config["HOST"], app.config["PORT"]
+    log.info("serving on http://%s:%s (the bot answers once /healthz says ok)", host, port)
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()

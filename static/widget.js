@@ -1,0 +1,520 @@
+/*
+ * 整改通报问答 — the embeddable chat widget.
+ *
+ *   <script src="https://HOST/widget.js" defer></script>
+ *
+ * One file, no external resources (no CDN, no web fonts). Everything lives in a Shadow DOM so the
+ * host page's CSS cannot reach it. Question and answer text is only ever inserted as text
+ * (textContent / text nodes), never as HTML. The server writes its settings into CONFIG below.
+ */
+(function () {
+  "use strict";
+
+  var CONFIG = /*__WIDGET_CONFIG__*/{};
+  if (window.__zgqaWidget) return; // the snippet pasted twice
+  window.__zgqaWidget = true;
+
+  var script = document.currentScript;
+  var BASE = script && script.src ? new URL(script.src, location.href).origin : location.origin;
+  var MAX = CONFIG.maxChars || 500;
+  var STORE = "zgqa-widget:" + BASE;
+  var TIMEOUT_MS = 30000;
+
+  var CSS = [
+    ":host{all:initial}",
+    "*{box-sizing:border-box}",
+    ".root{font-family:\"PingFang SC\",\"Microsoft YaHei\",\"Noto Sans CJK SC\",\"WenQuanYi Micro Hei\",\"Source Han Sans SC\",sans-serif;",
+    "font-size:16px;line-height:1.6;color:#1f1f1f;-webkit-text-size-adjust:100%}",
+    ".root.large{font-size:20px}",
+    "button,textarea{font:inherit;color:inherit}",
+    ":focus{outline:none}",
+    ":focus-visible{outline:3px solid #0b57d0;outline-offset:2px}",
+    ".sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}",
+    ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;display:flex;align-items:center;gap:8px;",
+    "min-height:52px;padding:10px 20px;border:2px solid #fff;border-radius:26px;background:#a61b1b;color:#fff;",
+    "font-size:1.125em;font-weight:700;letter-spacing:.05em;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.3)}",
+    ".launcher:hover{background:#7f1414}",
+    ".launcher:focus-visible{outline:3px solid #0b57d0;outline-offset:3px}",
+    ".launcher svg{width:24px;height:24px;fill:currentColor}",
+    ".launcher[hidden]{display:none}",
+    ".panel{position:fixed;right:20px;bottom:20px;z-index:2147483001;display:flex;flex-direction:column;",
+    "width:400px;max-width:calc(100vw - 40px);height:620px;max-height:calc(100vh - 40px);background:#fff;",
+    "border:1px solid #bdbdbd;border-radius:10px;box-shadow:0 8px 32px rgba(0,0,0,.28);overflow:hidden}",
+    ".root.large .panel{width:480px}",
+    ".panel[hidden]{display:none}",
+    ".head{display:flex;align-items:center;gap:6px;padding:8px 8px 8px 16px;background:#a61b1b;color:#fff}",
+    ".head h2{flex:1;margin:0;font-size:1.125em;font-weight:700;line-height:1.3}",
+    ".head button{min-width:44px;min-height:44px;padding:4px 10px;border:1px solid rgba(255,255,255,.7);",
+    "border-radius:6px;background:transparent;color:#fff;font-size:.9375em;cursor:pointer}",
+    ".head button:hover{background:#7f1414}",
+    ".head button[aria-pressed=true]{background:#fff;color:#a61b1b;font-weight:700}",
+    ".head button:focus-visible{outline:3px solid #fff;outline-offset:1px}",
+    ".head .close{font-size:1.5em;line-height:1;padding:0 10px}",
+    ".log{position:relative;flex:1;overflow-y:auto;padding:14px 14px 6px;background:#f6f6f6;overscroll-behavior:contain}",
+    ".msg{margin:0 0 14px;display:flex;flex-direction:column;align-items:flex-start}",
+    ".msg.user{align-items:flex-end}",
+    ".bubble{max-width:92%;padding:10px 14px;border-radius:12px;white-space:pre-line;word-break:break-word;overflow-wrap:anywhere}",
+    ".bot .bubble{background:#fff;border:1px solid #d6d6d6;border-top-left-radius:4px}",
+    ".user .bubble{background:#a61b1b;color:#fff;border-top-right-radius:4px;white-space:pre-wrap}",
+    ".error .bubble{background:#fff4f4;border:1px solid #c62828;color:#8b1010}",
+    ".quote{display:block;margin:6px 0 2px;padding:2px 0 2px 10px;border-left:4px solid #c98a00;background:#fffbea}",
+    ".who{font-size:.8125em;color:#555;margin:0 4px 2px}",
+    ".sources{max-width:92%;margin-top:6px;width:100%}",
+    ".sources h3,.related h3{margin:4px 4px 2px;font-size:.875em;font-weight:400;color:#555}",
+    ".sources ul{list-style:none;margin:0;padding:0}",
+    ".sources li{margin:4px 0;background:#fff;border:1px solid #d6d6d6;border-left:4px solid #a61b1b;border-radius:6px}",
+    ".sources summary{cursor:pointer;padding:8px 10px;font-weight:700;color:#7f1414;list-style-position:inside}",
+    ".sources summary:hover{text-decoration:underline}",
+    ".sources blockquote{margin:0 10px 6px;padding:6px 10px;background:#fafafa;border-left:3px solid #c98a00;white-space:pre-line}",
+    ".sources a{display:inline-block;margin:0 10px 10px;color:#0a4aa6;min-height:24px}",
+    ".related{max-width:92%;margin-top:6px}",
+    ".chips{display:flex;flex-wrap:wrap;gap:8px;margin:4px 0}",
+    ".chip{min-height:40px;padding:6px 12px;border:1px solid #a61b1b;border-radius:18px;background:#fff;color:#8b1414;",
+    "font-size:.9375em;text-align:left;cursor:pointer}",
+    ".chip:hover{background:#fdeaea}",
+    ".retry{margin-top:6px;min-height:40px;padding:6px 16px;border:0;border-radius:6px;background:#a61b1b;color:#fff;cursor:pointer}",
+    ".retry:hover{background:#7f1414}",
+    ".typing .bubble{display:flex;gap:5px;align-items:center;min-height:42px}",
+    ".dot{width:8px;height:8px;border-radius:50%;background:#757575;animation:zg 1.2s infinite ease-in-out}",
+    ".dot:nth-child(2){animation-delay:.2s}.dot:nth-child(3){animation-delay:.4s}",
+    "@keyframes zg{0%,80%,100%{opacity:.3;transform:translateY(0)}40%{opacity:1;transform:translateY(-4px)}}",
+    "@media (prefers-reduced-motion:reduce){.dot{animation:none}}",
+    ".compose{border-top:1px solid #d6d6d6;padding:10px 12px 6px;background:#fff}",
+    ".row{display:flex;gap:8px;align-items:flex-end}",
+    "textarea{flex:1;min-height:48px;max-height:140px;resize:none;padding:10px 12px;border:1px solid #767676;border-radius:8px;line-height:1.5;background:#fff}",
+    "textarea[aria-invalid=true]{border-color:#c62828;border-width:2px}",
+    ".send{min-width:64px;min-height:48px;padding:0 14px;border:0;border-radius:8px;background:#a61b1b;color:#fff;font-weight:700;cursor:pointer}",
+    ".send:hover{background:#7f1414}",
+    ".send:disabled{background:#8a8a8a;color:#fff;cursor:not-allowed}",
+    ".meta{display:flex;justify-content:space-between;gap:8px;margin-top:4px;font-size:.8125em;color:#555}",
+    ".count.over{color:#b3261e;font-weight:700}",
+    ".foot{padding:6px 12px 10px;font-size:.8125em;color:#555;background:#fff;line-height:1.5}",
+    ".foot a{color:#0a4aa6}",
+    "@media (max-width:480px){",
+    ".panel,.root.large .panel{right:0;bottom:0;left:0;top:0;width:100%;max-width:none;height:100%;max-height:none;border:0;border-radius:0}",
+    ".launcher{right:12px;bottom:12px}",
+    "}",
+    "@media (forced-colors:active){.launcher,.send,.chip,.retry{border:2px solid ButtonText}}"
+  ].join("\n");
+
+  // ---- small DOM helpers: text always goes in as text -----------------------------------------
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (key) {
+        var value = attrs[key];
+        if (value === null || value === undefined || value === false) return;
+        if (key === "className") node.className = value;
+        else if (key === "text") node.textContent = value;
+        else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), value);
+        else node.setAttribute(key, value === true ? "" : String(value));
+      });
+    }
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined) return;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function chatIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6a1.3 1.3 0 1 0 0 2.6A1.3 1.3 0 0 0 7 9zm5 0a1.3 1.3 0 1 0 0 2.6A1.3 1.3 0 0 0 12 9zm5 0a1.3 1.3 0 1 0 0 2.6A1.3 1.3 0 0 0 17 9z");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function newSender() {
+    if (window.crypto && crypto.randomUUID) return "web-" + crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    return "web-" + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function abs(path) {
+    return new URL(path, BASE + "/").href;
+  }
+
+  // ---- state, kept for this tab (sessionStorage) ------------------------------------------------
+
+  function load() {
+    try {
+      var saved = JSON.parse(sessionStorage.getItem(STORE) || "null");
+      if (saved && typeof saved.sender === "string" && Array.isArray(saved.messages)) return saved;
+    } catch (e) { /* storage blocked or damaged: start afresh */ }
+    return { sender: newSender(), messages: [], open: false, large: false };
+  }
+
+  var state = load();
+
+  function save() {
+    try {
+      state.messages = state.messages.slice(-60);
+      sessionStorage.setItem(STORE, JSON.stringify(state));
+    } catch (e) { /* private mode: the conversation just isn't kept */ }
+  }
+
+  // ---- the UI -----------------------------------------------------------------------------------
+
+  var ids = { panel: "zgqa-panel", title: "zgqa-title", input: "zgqa-input", count: "zgqa-count", hint: "zgqa-hint" };
+  var host = el("div", { id: "zgqa-widget-host" });
+  // Inline !important outranks any host-page rule, so the page cannot restyle the host element.
+  host.style.setProperty("all", "initial", "important");
+  var shadow = host.attachShadow({ mode: "open" });
+  if (shadow.adoptedStyleSheets !== undefined && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } else {
+    shadow.appendChild(el("style", { text: CSS }));
+  }
+
+  var launcher = el("button", {
+    type: "button", className: "launcher", "aria-haspopup": "dialog", "aria-expanded": "false", "aria-controls": ids.panel,
+    onclick: function () { openPanel(true); }
+  }, [chatIcon(), el("span", { text: "在线咨询" })]);
+
+  var largeBtn = el("button", { type: "button", "aria-pressed": "false", title: "放大或还原文字", onclick: toggleLarge }, ["大字"]);
+  var newBtn = el("button", { type: "button", title: "清空当前对话，重新开始", onclick: newConversation }, ["新对话"]);
+  var closeBtn = el("button", { type: "button", className: "close", "aria-label": "关闭咨询窗口", title: "关闭", onclick: function () { closePanel(true); } }, ["×"]);
+
+  var log = el("div", { className: "log", role: "region", "aria-label": "对话记录", tabindex: "0" });
+  var live = el("div", { className: "sr", role: "status", "aria-live": "polite", "aria-atomic": "true" });
+
+  var input = el("textarea", {
+    id: ids.input, rows: "2", placeholder: "请输入您的问题",
+    "aria-describedby": ids.count + " " + ids.hint, enterkeyhint: "send", autocomplete: "off"
+  });
+  var count = el("span", { id: ids.count, className: "count", text: "0/" + MAX });
+  var sendBtn = el("button", { type: "submit", className: "send", disabled: true }, ["发送"]);
+  var form = el("form", { className: "compose", novalidate: true, onsubmit: function (e) { e.preventDefault(); submit(); } }, [
+    el("label", { className: "sr", "for": ids.input, text: "请输入您的问题" }),
+    el("div", { className: "row" }, [input, sendBtn]),
+    el("div", { className: "meta" }, [
+      el("span", { id: ids.hint, text: "Enter 发送，Shift+Enter 换行" }),
+      count
+    ])
+  ]);
+
+  var footText = "回答均摘自已公开的通报原文，仅供参考。";
+  var foot = el("p", { className: "foot" }, [
+    footText,
+    CONFIG.phone ? "其他问题请致电 " + CONFIG.phone + "。" : "",
+    CONFIG.noticeUrl ? el("a", { href: abs(CONFIG.noticeUrl), target: "_blank", rel: "noopener" }, [
+      "阅读通报全文", el("span", { className: "sr", text: "（在新窗口打开）" })
+    ]) : null
+  ]);
+
+  var panel = el("section", { id: ids.panel, className: "panel", role: "dialog", "aria-modal": "false", "aria-labelledby": ids.title, hidden: true }, [
+    el("div", { className: "head" }, [
+      el("h2", { id: ids.title, text: CONFIG.title || "在线咨询" }),
+      largeBtn, newBtn, closeBtn
+    ]),
+    log, live, form, foot
+  ]);
+
+  var root = el("div", { className: "root", lang: "zh-CN" }, [launcher, panel]);
+  shadow.appendChild(root);
+
+  // ---- rendering --------------------------------------------------------------------------------
+
+  function chips(list, labelText) {
+    if (!list || !list.length) return null;
+    var titleId = "zgqa-chips-" + Math.random().toString(36).slice(2, 8);
+    return el("div", { className: "related", role: "group", "aria-labelledby": titleId }, [
+      el("h3", { id: titleId, text: labelText }),
+      el("div", { className: "chips" }, list.slice(0, 6).map(function (q) {
+        return el("button", { type: "button", className: "chip", onclick: function () { ask(q); } }, [q]);
+      }))
+    ]);
+  }
+
+  function citationLabel(c) {
+    if (c.number) return "第" + c.number + "条 " + (c.heading || "");
+    return [c.path, c.heading].filter(Boolean).join(" ");
+  }
+
+  function answerBubble(text, citations) {
+    // The quoted sentences stand out inside the answer; the rest is plain text.
+    var bubble = el("div", { className: "bubble" });
+    var quote = citations && citations[0] && citations[0].quote;
+    var at = quote ? text.indexOf(quote) : -1;
+    if (at >= 0) {
+      bubble.appendChild(document.createTextNode(text.slice(0, at)));
+      bubble.appendChild(el("span", { className: "quote", text: quote }));
+      bubble.appendChild(document.createTextNode(text.slice(at + quote.length)));
+    } else {
+      bubble.textContent = text;
+    }
+    return bubble;
+  }
+
+  function sources(citations) {
+    if (!citations || !citations.length) return null;
+    var titleId = "zgqa-src-" + Math.random().toString(36).slice(2, 8);
+    return el("div", { className: "sources", role: "group", "aria-labelledby": titleId }, [
+      el("h3", { id: titleId, text: "出处（点击展开原文）" }),
+      el("ul", null, citations.map(function (c) {
+        var label = citationLabel(c);
+        return el("li", null, [
+          el("details", null, [
+            el("summary", { text: label }),
+            el("blockquote", { text: c.quote || c.passage || "" }),
+            c.url ? el("a", { href: abs(c.url), target: "_blank", rel: "noopener", className: "open" }, [
+              "在通报原文中查看" + (c.number ? "第" + c.number + "条" : ""),
+              el("span", { className: "sr", text: "（在新窗口打开）" })
+            ]) : null
+          ])
+        ]);
+      }))
+    ]);
+  }
+
+  function render(message, index) {
+    var node;
+    if (message.role === "user") {
+      node = el("div", { className: "msg user" }, [
+        el("span", { className: "sr", text: "您说：" }),
+        el("div", { className: "bubble", text: message.text })
+      ]);
+    } else if (message.role === "error") {
+      node = el("div", { className: "msg bot error" }, [
+        el("span", { className: "who", text: "提示" }),
+        el("div", { className: "bubble", text: message.text }),
+        message.retry ? el("button", { type: "button", className: "retry", onclick: function () { retry(index); } }, ["重试"]) : null
+      ]);
+    } else {
+      node = el("div", { className: "msg bot" + (message.abstained ? " abstained" : "") }, [
+        el("span", { className: "who", text: "咨询助手" }),
+        answerBubble(message.text, message.citations),
+        sources(message.citations),
+        chips(message.suggestions, "您可能还想问：")
+      ]);
+    }
+    return node;
+  }
+
+  function renderAll() {
+    log.textContent = "";
+    log.appendChild(el("div", { className: "msg bot welcome" }, [
+      el("span", { className: "who", text: "咨询助手" }),
+      el("div", { className: "bubble", text: CONFIG.welcome || "您好！请问您想了解什么？" }),
+      chips(CONFIG.suggestions, "您可以这样问：")
+    ]));
+    state.messages.forEach(function (m, i) { log.appendChild(render(m, i)); });
+    scrollDown();
+  }
+
+  function add(message) {
+    state.messages.push(message);
+    save();
+    var node = render(message, state.messages.length - 1);
+    log.appendChild(node);
+    var question = node.previousElementSibling;
+    if (message.role === "bot" && question && question.classList.contains("user")) {
+      // A long answer is read from its start: keep the question at the top, not the answer's end.
+      log.scrollTop = question.offsetTop - 8;
+    } else {
+      scrollDown();
+    }
+  }
+
+  function scrollDown() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  var typing = null;
+  function showTyping(on) {
+    if (on && !typing) {
+      typing = el("div", { className: "msg bot typing" }, [
+        el("span", { className: "who", text: "咨询助手" }),
+        el("div", { className: "bubble", "aria-label": "正在查找答案" }, [
+          el("span", { className: "dot" }), el("span", { className: "dot" }), el("span", { className: "dot" }),
+          el("span", { className: "sr", text: "正在查找答案，请稍候" })
+        ])
+      ]);
+      log.appendChild(typing);
+      announce("正在查找答案，请稍候。");
+      scrollDown();
+    } else if (!on && typing) {
+      typing.remove();
+      typing = null;
+    }
+  }
+
+  function announce(text) {
+    // Cleared first so the same words are announced again.
+    live.textContent = "";
+    setTimeout(function () { live.textContent = text; }, 50);
+  }
+
+  // ---- talking to the server --------------------------------------------------------------------
+
+  var busy = false;
+
+  function ask(question) {
+    question = String(question || "");
+    if (!question.trim() || busy) return;
+    if (question.length > MAX) {
+      announce("问题最多" + MAX + "个字，请精简后再发送。");
+      return;
+    }
+    add({ role: "user", text: question });
+    send(question);
+  }
+
+  function send(question) {
+    busy = true;
+    updateCount();
+    showTyping(true);
+    var controller = window.AbortController ? new AbortController() : null;
+    var timer = setTimeout(function () { if (controller) controller.abort(); }, TIMEOUT_MS);
+    fetch(abs(CONFIG.webhook || "/webhooks/rest/webhook"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender: state.sender, message: question, metadata: { channel: "widget", page: location.href.slice(0, 300) } }),
+      credentials: "omit",
+      signal: controller ? controller.signal : undefined
+    }).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (body) {
+        return { status: response.status, ok: response.ok, body: body };
+      });
+    }).then(function (result) {
+      showTyping(false);
+      if (result.ok && Array.isArray(result.body)) {
+        result.body.forEach(function (m) {
+          var custom = m.custom || {};
+          add({ role: "bot", text: String(m.text || ""), citations: custom.citations || [], suggestions: custom.suggestions || [], abstained: !!custom.abstained });
+        });
+        var last = result.body[result.body.length - 1];
+        announce(last ? "咨询助手回答：" + last.text : "");
+      } else {
+        var message = result.body && result.body.message;
+        var canRetry = result.status >= 500 || result.status === 429 || !message;
+        fail(message || "服务暂时无法回答（错误 " + result.status + "）。请稍后点击“重试”。", canRetry ? question : null);
+      }
+    }).catch(function () {
+      showTyping(false);
+      fail("网络连接失败，您的问题没有发送成功。请检查网络后点击“重试”。", question);
+    }).then(function () {
+      clearTimeout(timer);
+      showTyping(false);
+      busy = false;
+      updateCount();
+    });
+  }
+
+  function fail(text, question) {
+    add({ role: "error", text: text, retry: question || null });
+    announce(text);
+  }
+
+  function retry(index) {
+    var message = state.messages[index];
+    if (!message || !message.retry || busy) return;
+    state.messages.splice(index, 1);
+    save();
+    renderAll();
+    send(message.retry);
+    input.focus();
+  }
+
+  function submit() {
+    var text = input.value;
+    if (!text.trim() || text.length > MAX || busy) {
+      if (text.length > MAX) announce("问题最多" + MAX + "个字，请精简后再发送。");
+      return;
+    }
+    input.value = "";
+    ask(text);
+    input.focus();
+  }
+
+  // ---- controls ---------------------------------------------------------------------------------
+
+  function updateCount() {
+    var n = input.value.length;
+    var over = n > MAX;
+    count.textContent = over ? "已超出" + (n - MAX) + "字（最多" + MAX + "字）" : n + "/" + MAX;
+    count.className = over ? "count over" : "count";
+    input.setAttribute("aria-invalid", over ? "true" : "false");
+    sendBtn.disabled = busy || over || !input.value.trim();
+  }
+
+  function openPanel(focus) {
+    panel.hidden = false;
+    launcher.hidden = true;
+    launcher.setAttribute("aria-expanded", "true");
+    state.open = true;
+    save();
+    scrollDown();
+    if (focus) input.focus();
+  }
+
+  function closePanel(focus) {
+    panel.hidden = true;
+    launcher.hidden = false;
+    launcher.setAttribute("aria-expanded", "false");
+    state.open = false;
+    save();
+    if (focus) launcher.focus();
+  }
+
+  function toggleLarge() {
+    state.large = !state.large;
+    applyLarge();
+    save();
+  }
+
+  function applyLarge() {
+    root.className = state.large ? "root large" : "root";
+    largeBtn.setAttribute("aria-pressed", state.large ? "true" : "false");
+  }
+
+  function newConversation() {
+    var old = state.sender;
+    // Rasa's reset command frees the old conversation on the server; failures do not matter.
+    fetch(abs(CONFIG.webhook || "/webhooks/rest/webhook"), {
+      method: "POST", headers: { "Content-Type": "application/json" }, credentials: "omit",
+      body: JSON.stringify({ sender: old, message: "/restart" })
+    }).catch(function () {});
+    state.sender = newSender();
+    state.messages = [];
+    save();
+    renderAll();
+    announce("已开始新的对话。");
+    input.focus();
+  }
+
+  input.addEventListener("input", updateCount);
+  input.addEventListener("keydown", function (e) {
+    // Enter sends; Shift+Enter breaks the line; Enter that confirms an IME candidate does neither.
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      submit();
+    }
+  });
+  panel.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      closePanel(true);
+    }
+  });
+
+  function mount() {
+    document.body.appendChild(host);
+    applyLarge();
+    renderAll();
+    updateCount();
+    if (state.open) openPanel(false);
+  }
+
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();

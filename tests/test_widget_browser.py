@@ -1,0 +1,353 @@
+"""The widget in Debian's Chromium, driven by Playwright, against the real app on loopback.
+
+Start with ``make browser`` (apt-get installs chromium and a CJK font; never `playwright
+install`). Screenshots of the desktop and mobile views go to bench/screenshots/.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parent.parent / "bench" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+XSS = "<img src=x onerror=alert(1)>"
+HOST_SEL = "#zgqa-widget-host"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing: run `make browser`"),
+]
+
+
+class _Server:
+    """A real werkzeug server for ``app`` on a free loopback port, in a thread."""
+
+    def __init__(self, app, port: int = 0) -> None:
+        self.httpd = make_server("127.0.0.1", port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def live(bot):
+    from server import create_app
+
+    server = _Server(create_app({"TESTING": True, "BOT": bot}))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def context(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    context.set_default_timeout(30_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture()
+def page(context):
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and page.errors.append(msg.text))
+    return page
+
+
+def open_widget(page, url: str):
+    page.goto(url)
+    page.get_by_role("button", name="在线咨询").click()
+    panel = page.get_by_role("dialog", name="整改通报问答")
+    panel.wait_for(state="visible")
+    return panel
+
+
+def answers(page):
+    return page.locator(f"{HOST_SEL} .msg.bot:not(.welcome):not(.typing):not(.error)")
+
+
+def ask(page, question: str):
+    """Type a question, press Enter, wait for the reply; returns the reply's locator."""
+    before = answers(page).count()
+    box = page.get_by_label("请输入您的问题")
+    box.fill(question)
+    box.press("Enter")
+    answers(page).nth(before).wait_for()
+    return answers(page).nth(before)
+
+
+def shadow_eval(page, body: str):
+    return page.evaluate(f"() => {{ const root = document.querySelector('{HOST_SEL}').shadowRoot; {body} }}")
+
+
+def test_ask_follow_citation_and_see_item_16_highlighted(page, context, live):
+    panel = open_widget(page, live + "/")
+    assert "您好" in panel.locator(".welcome .bubble").inner_text()
+    chips = panel.locator(".welcome .chip")
+    assert 4 <= chips.count() <= 6
+    assert page.get_by_label("请输入您的问题").evaluate("e => e === e.getRootNode().activeElement")
+
+    # A suggestion chip asks its question.
+    chip_text = chips.first.inner_text()
+    chips.first.click()
+    first = answers(page).first
+    first.wait_for()
+    assert panel.locator(".msg.user .bubble").first.inner_text() == chip_text
+    assert first.locator(".sources summary").count() >= 1
+
+    reply = ask(page, "应急广播建设进展如何")
+    # A long answer is shown from its start: its question stays at the top of the log.
+    top_of_log = panel.locator(".log").bounding_box()["y"]
+    question_box = panel.locator(".msg.user").last.bounding_box()
+    assert top_of_log <= question_box["y"] <= top_of_log + 40
+    bubble = reply.locator(".bubble")
+    assert "第16条" in bubble.inner_text()
+    assert reply.locator(".bubble .quote").count() == 1  # the quoted sentences stand out
+    related = reply.locator(".related .chip")
+    assert 2 <= related.count() <= 3
+    # New answers are announced.
+    page.wait_for_function(
+        f"() => document.querySelector('{HOST_SEL}').shadowRoot.querySelector('[aria-live=polite]').textContent.includes('第16条')")
+
+    summary = reply.locator(".sources summary").first
+    assert summary.inner_text() == "第16条 大力推进应急广播系统建设"
+    link = reply.locator(".sources a").first
+    assert not link.is_visible()  # folded until the citation is expanded
+    summary.click()
+    assert reply.locator(".sources blockquote").first.is_visible()
+    assert link.get_attribute("target") == "_blank"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    panel.locator(".log").evaluate("log => { log.scrollTop = [...log.querySelectorAll('.msg.user')].pop().offsetTop - 8; }")
+    page.screenshot(path=str(SHOTS / "widget-desktop.png"))
+
+    with context.expect_page() as opened:
+        link.click()
+    notice = opened.value
+    notice.wait_for_load_state()
+    assert notice.url.startswith(live + "/notice/") and notice.url.endswith("#item-16")
+    item = notice.locator("#item-16")
+    assert item.evaluate("e => e.matches(':target')")
+    assert item.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 248, 225)"
+    marks = item.locator("mark")
+    assert marks.count() >= 1
+    assert marks.first.is_visible()
+    box = item.bounding_box()
+    assert 0 <= box["y"] < notice.viewport_size["height"]  # scrolled to it
+    notice.screenshot(path=str(SHOTS / "notice-item-16.png"))
+
+    # Kept across a reload in this tab; "新对话" starts afresh.
+    page.reload()
+    panel = page.get_by_role("dialog", name="整改通报问答")
+    panel.wait_for(state="visible")
+    assert answers(page).count() == 2
+    panel.get_by_role("button", name="新对话").click()
+    assert answers(page).count() == 0
+    assert panel.locator(".welcome").count() == 1
+    assert page.errors == []
+
+
+def test_xss_question_shows_as_plain_text_and_runs_nothing(page, live):
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    open_widget(page, live + "/")
+    ask(page, XSS)
+    assert page.locator(f"{HOST_SEL} .msg.user .bubble").last.inner_text() == XSS
+    assert shadow_eval(page, "return root.querySelectorAll('img').length") == 0
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    assert page.errors == []
+
+
+def test_keyboard_only(page, live):
+    page.goto(live + "/")
+    page.wait_for_selector(HOST_SEL, state="attached")
+    for _ in range(40):  # Tab from the top of the page until the launcher has focus
+        page.keyboard.press("Tab")
+        if shadow_eval(page, "return root.activeElement && root.activeElement.className") == "launcher":
+            break
+    else:
+        pytest.fail("the launcher is not reachable with Tab")
+    outline = shadow_eval(page, "return getComputedStyle(root.activeElement).outlineStyle")
+    assert outline != "none"  # visible focus
+    page.keyboard.press("Enter")
+    assert shadow_eval(page, "return root.activeElement.tagName") == "TEXTAREA"
+
+    page.keyboard.type("第16条")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("是什么")
+    assert page.get_by_label("请输入您的问题").input_value() == "第16条\n是什么"
+    page.keyboard.press("Enter")
+    answers(page).first.wait_for()
+    assert "第16条" in answers(page).first.inner_text()
+
+    # Tab to the first citation and open it with Enter.
+    for _ in range(30):
+        page.keyboard.press("Shift+Tab")
+        if shadow_eval(page, "return root.activeElement.tagName") == "SUMMARY":
+            break
+    else:
+        pytest.fail("the citation is not reachable with Tab")
+    assert shadow_eval(page, "return getComputedStyle(root.activeElement).outlineStyle") != "none"
+    page.keyboard.press("Enter")
+    assert shadow_eval(page, "return root.activeElement.parentElement.open") is True
+
+    # The large-text toggle, by keyboard.
+    for _ in range(40):
+        page.keyboard.press("Shift+Tab")
+        if shadow_eval(page, "return root.activeElement.textContent") == "大字":
+            break
+    else:
+        pytest.fail("the large-text toggle is not reachable with Tab")
+    page.keyboard.press("Space")
+    assert shadow_eval(page, "return root.activeElement.getAttribute('aria-pressed')") == "true"
+    assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "20px"
+
+    # Escape closes the panel and gives focus back to the launcher.
+    page.keyboard.press("Escape")
+    assert shadow_eval(page, "return root.querySelector('.panel').hidden") is True
+    assert shadow_eval(page, "return root.activeElement.className") == "launcher"
+    assert page.errors == []
+
+
+def test_every_control_has_a_name(page, live):
+    open_widget(page, live + "/")
+    nameless = shadow_eval(page, """
+        return [...root.querySelectorAll('button, textarea, a, summary')].filter(e => {
+          const label = e.getAttribute('aria-label') || (e.labels && e.labels.length && e.labels[0].textContent) || e.textContent;
+          return !label || !label.trim();
+        }).map(e => e.outerHTML);""")
+    assert nameless == []
+
+
+def test_network_failure_shows_a_message_and_retry_works(page, live):
+    open_widget(page, live + "/")
+    page.route("**/webhooks/rest/webhook", lambda route: route.abort("internetdisconnected"))
+    box = page.get_by_label("请输入您的问题")
+    box.fill("第16条")
+    box.press("Enter")
+    error = page.locator(f"{HOST_SEL} .msg.error")
+    error.wait_for()
+    assert "网络连接失败" in error.inner_text()
+    page.unroute("**/webhooks/rest/webhook")
+    error.get_by_role("button", name="重试").click()
+    answers(page).first.wait_for()
+    assert page.locator(f"{HOST_SEL} .msg.error").count() == 0
+    assert "第16条" in answers(page).last.inner_text()
+
+
+def test_message_limit_is_shown_as_you_type(page, live):
+    open_widget(page, live + "/")
+    box = page.get_by_label("请输入您的问题")
+    box.fill("问" * 12)
+    count = page.locator(f"{HOST_SEL} .count")
+    assert count.inner_text() == "12/500"
+    box.fill("问" * 501)
+    assert "已超出1字" in count.inner_text()
+    assert box.get_attribute("aria-invalid") == "true"
+    assert page.get_by_role("button", name="发送").is_disabled()
+    box.press("Enter")
+    assert answers(page).count() == 0
+
+
+def test_mobile_viewport_shows_a_full_screen_panel(browser, live):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN", is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        open_widget(page, live + "/")
+        box = page.locator(f"{HOST_SEL} .panel").bounding_box()
+        assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 375, 740)
+        ask(page, "应急广播建设进展如何")
+        page.locator(f"{HOST_SEL} .sources summary").last.click()
+        page.screenshot(path=str(SHOTS / "widget-mobile.png"))
+    finally:
+        context.close()
+
+
+def test_embedded_on_another_origin_with_hostile_css(bot, browser):
+    """The one-line embed on a different site (another port = another origin), allowed by
+    ALLOWED_ORIGINS; the host page's CSS does not reach into the widget."""
+    from flask import Flask
+
+    from server import create_app
+
+    host_app = Flask("host")
+    site = _Server(host_app)
+    widget = _Server(create_app({"TESTING": True, "BOT": bot, "ALLOWED_ORIGINS": site.url}))
+
+    @host_app.get("/")
+    def host_page():
+        return (
+            "<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>某区政府网站</title>"
+            "<style>* { font-size: 40px !important; color: lime !important; background: black !important; }"
+            " button { display: none !important; } div { border: 9px solid red !important; }</style></head>"
+            f"<body><h1>某区政府网站</h1><script src=\"{widget.url}/widget.js\" defer></script></body></html>"
+        )
+
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        open_widget(page, site.url + "/")
+        launcher_css = shadow_eval(page, "const b = root.querySelector('.send'); const s = getComputedStyle(b);"
+                                         " return [s.display, s.fontSize, s.backgroundColor];")
+        assert launcher_css == ["block", "16px", "rgb(138, 138, 138)"]  # the disabled send button, unstyled by the host
+        reply = ask(page, "第16条")
+        assert "第16条" in reply.inner_text()
+        href = reply.locator(".sources a").first.get_attribute("href")
+        assert href.startswith(widget.url + "/notice/")
+    finally:
+        context.close()
+        widget.stop()
+        site.stop()
+
+
+def test_embedding_origin_not_allowed_gets_a_clear_message(bot, browser):
+    from flask import Flask
+
+    from server import create_app
+
+    host_app = Flask("host2")
+    site = _Server(host_app)
+    widget = _Server(create_app({"TESTING": True, "BOT": bot}))  # ALLOWED_ORIGINS empty
+
+    @host_app.get("/")
+    def host_page():
+        return f"<!doctype html><html><body><script src=\"{widget.url}/widget.js\" defer></script></body></html>"
+
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    try:
+        open_widget(page, site.url + "/")
+        box = page.get_by_label("请输入您的问题")
+        box.fill("第16条")
+        box.press("Enter")
+        error = page.locator(f"{HOST_SEL} .msg.error")
+        error.wait_for()
+        assert "重试" in error.inner_text()
+    finally:
+        context.close()
+        widget.stop()
+        site.stop()
