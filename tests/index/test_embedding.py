@@ -192,6 +192,19 @@ def test_same_text_same_vector_in_any_batch(embedder):
     np.testing.assert_allclose(alone[0], batch[1], atol=1e-5)
 
 
+@pytest.mark.slow
+def test_concurrent_calls_give_the_sequential_vectors(embedder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = QUESTIONS[:8]
+    expected = embedder.embed_queries(questions)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        rows = list(pool.map(lambda q: embedder.embed_queries([q])[0], questions))
+        counts = list(pool.map(embedder.token_count, questions))
+    np.testing.assert_allclose(np.stack(rows), expected, atol=1e-5)
+    assert counts == [embedder.token_count(q) for q in questions]
+
+
 # --- conversion -------------------------------------------------------------------------------
 
 
