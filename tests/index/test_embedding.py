@@ -369,6 +369,7 @@ def test_damaged_model_raises_model_unavailable(tmp_path, e5_model_dir, damage):
     assert str(model) in message
 
 
+@pytest.mark.slow
 def test_hub_name_without_download_permission_is_unavailable(monkeypatch):
     monkeypatch.delenv("EMBEDDING_ALLOW_DOWNLOAD", raising=False)
     emb = Embedder("example-org/not-a-cached-model")
