@@ -76,12 +76,15 @@ class IntentClassifier:
     :param cache_dir: where example vectors are cached (default: the index build folder).
     :param k: neighbours that vote.
     :param temperature: how sharply a nearer neighbour outweighs a farther one.
+    :param embed_query: text → (1, dim) query vector; default the embedder's (the bot passes the
+        retriever's cached one, so a turn embeds its question once).
     :param fallback_threshold: below this best similarity the intent is ``nlu_fallback``
         (Rasa's FallbackClassifier), which the rules send to the notice search.
     """
 
     def __init__(self, embedder, nlu_file: Path | None = None, cache_dir: Path | None = None,
-                 k: int = 10, temperature: float = 0.01, fallback_threshold: float = 0.83) -> None:
+                 k: int = 10, temperature: float = 0.01, fallback_threshold: float = 0.83,
+                 embed_query=None) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if temperature <= 0:
@@ -93,6 +96,7 @@ class IntentClassifier:
         self.cache_dir = Path(cache_dir) if cache_dir else BOT_DIR.parent / "index" / "build"
         self.k = k
         self.temperature = temperature
+        self._embed_query = embed_query
         self.fallback_threshold = fallback_threshold
         self._lock = threading.Lock()
         self.examples: list[Example] = []
@@ -140,7 +144,10 @@ class IntentClassifier:
             ranking = [{"name": C.INTENT_ASK_ITEM_BY_NUMBER, "confidence": 1.0}]
             return {"text": text, "intent": ranking[0], "entities": entities, "intent_ranking": ranking}
         if vector is None:
-            vector = np.asarray(self.embedder.embed_queries([normalize(text)]), dtype=np.float32)
+            if self._embed_query is not None:
+                vector = self._embed_query(text)
+            else:
+                vector = np.asarray(self.embedder.embed_queries([normalize(text)]), dtype=np.float32)
         sims = self.vectors @ vector.reshape(-1)
         top = np.argsort(-sims)[: self.k]
         # e5 similarities crowd into 0.8–0.95, so a plain vote counts heads; weighting each

@@ -53,7 +53,7 @@ def build_bot(config: dict | None = None) -> Bot:
     from bot.nlu import IntentClassifier
     from bot.scope import ScopePolicy
 
-    classifier = IntentClassifier(embedder, cache_dir=retriever.build_dir)
+    classifier = IntentClassifier(embedder, cache_dir=retriever.build_dir, embed_query=retriever.query_vector)
     answerer = Answerer(retriever, policy=ScopePolicy(classifier))
     dialogue = Dialogue(
         answerer,

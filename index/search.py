@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,6 +158,9 @@ class Retriever:
         self.progress = progress
         self._lock = threading.Lock()
         self._ready = False
+        # A turn embeds its question once: intent recognition and search share the vector.
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()
         self.library: Library | None = None
         self.chunks: list[Chunk] = []
         self.manifest: dict = {}
@@ -354,12 +358,28 @@ class Retriever:
                 extra.extend(v for v in values if v not in norm and v not in extra)
         return f"{norm} {' '.join(extra)}".strip() if extra else norm
 
+    def query_vector(self, text: str) -> np.ndarray:
+        """The (1, dim) query embedding of normalised ``text``, from a small LRU cache."""
+        norm = normalize(text)
+        with self._vectors_lock:
+            vector = self._vectors.get(norm)
+            if vector is not None:
+                self._vectors.move_to_end(norm)
+                return vector
+        vector = np.asarray(self.embedder.embed_queries([norm]), dtype=np.float32)
+        vector.flags.writeable = False
+        with self._vectors_lock:
+            self._vectors[norm] = vector
+            while len(self._vectors) > 256:
+                self._vectors.popitem(last=False)
+        return vector
+
     def prepare(self, text: str) -> Query:
         """Normalise, expand and embed a question once, for all rankers."""
         self.warm_up()
         norm = normalize(text)
         expanded = self.expand(text)
-        vector = np.asarray(self.embedder.embed_queries([norm]), dtype=np.float32)
+        vector = self.query_vector(norm)
         return Query(text, norm, expanded, words(expanded), bigrams(expanded), vector)
 
     def search(self, text: str, top_k: int | None = None) -> list[Hit]:
