@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.answer import Answerer
 from bot.dialogue import Dialogue
+from bot.remote import RemoteRasaDialogue
 from index.embedding import Embedder
 from index.search import Retriever
 
@@ -19,7 +20,7 @@ class Bot:
     embedder: Embedder
     retriever: Retriever
     answerer: Answerer
-    dialogue: "Dialogue"
+    dialogue: "Dialogue | RemoteRasaDialogue"
 
     def warm_up(self) -> None:
         """Load the model and the index (building it if missing or stale), then the NLU."""
@@ -32,8 +33,9 @@ def build_bot(config: dict | None = None) -> Bot:
     """Build (not load) the bot from settings.
 
     :param config: optional keys ``EMBEDDING_MODEL``, ``LIBRARY_DIR``, ``INDEX_DIR``,
-        ``SESSION_TTL`` (seconds), ``MAX_SESSIONS``, ``PROGRESS``; unset keys fall back to the
-        environment, then to defaults.
+        ``SESSION_TTL`` (seconds), ``MAX_SESSIONS``, ``PROGRESS``, ``BOT_BACKEND`` (``embedded``,
+        the default, or ``rasa`` to relay to ``RASA_URL``'s REST channel); unset keys fall back to
+        the environment, then to defaults.
     :returns: a :class:`Bot`; call ``warm_up()`` before serving.
     """
     config = dict(config or {})
@@ -55,10 +57,19 @@ def build_bot(config: dict | None = None) -> Bot:
 
     classifier = IntentClassifier(embedder, cache_dir=retriever.build_dir, embed_query=retriever.query_vector)
     answerer = Answerer(retriever, policy=ScopePolicy(classifier))
-    dialogue = Dialogue(
-        answerer,
-        classifier=classifier,
-        ttl_seconds=float(setting("SESSION_TTL", 1800)),
-        max_senders=int(setting("MAX_SESSIONS", 10000)),
-    )
+    backend = (setting("BOT_BACKEND", "embedded") or "embedded").lower()
+    if backend == "rasa":
+        from bot.remote import RemoteRasaDialogue
+
+        dialogue = RemoteRasaDialogue(setting("RASA_URL", "http://localhost:5005"),
+                                      timeout=float(setting("RASA_TIMEOUT", 30)))
+    elif backend == "embedded":
+        dialogue = Dialogue(
+            answerer,
+            classifier=classifier,
+            ttl_seconds=float(setting("SESSION_TTL", 1800)),
+            max_senders=int(setting("MAX_SESSIONS", 10000)),
+        )
+    else:
+        raise ValueError(f"BOT_BACKEND must be 'embedded' or 'rasa', got {backend!r}")
     return Bot(embedder, retriever, answerer, dialogue)
