@@ -19,9 +19,9 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, NotFound
 
-log = logging.getLogger("server")
+from bot.remote import RasaUnavailableError
 
-ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("server")
 
 DEFAULTS = {
     "HOST": "127.0.0.1",
@@ -41,6 +41,9 @@ DEFAULTS = {
     "INDEX_DIR": None,
     "SESSION_TTL": 1800,
     "MAX_SESSIONS": 10000,
+    # "embedded" (the dialogue runs in-process) or "rasa" (relay to RASA_URL's REST channel).
+    "BOT_BACKEND": None,
+    "RASA_URL": None,
     # The demo page's site name; unset: the issuer without "中共" and "党组".
     "SITE_NAME": "",
 }
@@ -68,12 +71,15 @@ class BotState:
         if ready:
             self.ready.set()
 
-    def warm_up(self) -> None:
+    def warm_up(self, raise_errors: bool = False) -> None:
+        """Load the model and index; on failure keep the reason for /healthz (or raise it)."""
         try:
             self.bot.warm_up()
         except Exception as exc:  # the reason goes to /healthz and the log, never to a citizen
             log.exception("warm-up failed")
             self.error = str(exc)
+            if raise_errors:
+                raise
             return
         self.ready.set()
         log.info("bot ready in %.1f s", time.monotonic() - self.started)
@@ -135,14 +141,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         from bot.runtime import build_bot
         from knowledge.store import load_library
 
-        settings = {k: app.config[k] for k in ("EMBEDDING_MODEL", "LIBRARY_DIR", "INDEX_DIR", "SESSION_TTL", "MAX_SESSIONS")}
+        keys = ("EMBEDDING_MODEL", "LIBRARY_DIR", "INDEX_DIR", "SESSION_TTL", "MAX_SESSIONS", "BOT_BACKEND", "RASA_URL")
+        settings = {k: app.config[k] for k in keys}
         state = BotState(build_bot(settings))
         # The notices are parsed here too (milliseconds), so pages and the widget work at once.
         library = load_library(app.config["LIBRARY_DIR"])
         if app.config["WARM_UP"] == "background":
             threading.Thread(target=state.warm_up, name="bot-warm-up", daemon=True).start()
         else:
-            state.warm_up()
+            state.warm_up(raise_errors=True)  # a production server must not start without its model
     app.extensions["bot_state"] = state
     app.extensions["library"] = library
 
@@ -286,7 +293,10 @@ def webhook():
     """Rasa's REST channel: ``{"sender", "message", "metadata"?}`` in, a list of messages out."""
     if request.method == "OPTIONS":
         return _preflight()
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:  # "[[[[…]]]]" nested deeper than the parser goes
+        body = None
     if body is None:
         return _bad_request("invalid_json", "请求内容不是有效的 JSON。", "The request body must be a JSON object.")
     if not isinstance(body, dict):
@@ -328,7 +338,12 @@ def webhook():
     if message.strip() == "/restart":  # Rasa's reset command; the widget's "new conversation"
         state.bot.dialogue.reset(sender)
         return jsonify([])
-    messages = state.bot.dialogue.handle(sender, message, metadata)
+    try:
+        messages = state.bot.dialogue.handle(sender, message, metadata)
+    except RasaUnavailableError:
+        log.exception("the Rasa server did not answer")
+        return _error(503, "upstream_unavailable", "咨询服务暂时连接不上，请稍后再试。",
+                      "The Rasa server (BOT_BACKEND=rasa) did not answer.", {"Retry-After": "10"})
     out = []
     for msg in messages:
         custom = dict(msg.get("custom") or {})
@@ -367,7 +382,10 @@ def healthz():
             "chunks": len(getattr(retriever, "chunks", []) or []),
         })
     if state.error:
-        return _error(503, "unavailable", "咨询服务加载失败。", state.error)
+        # The project's errors read "中文 / English": the operator gets both halves.
+        zh, _, en = state.error.partition(" / ")
+        return _error(503, "unavailable", f"咨询服务加载失败：{zh}" if en else "咨询服务加载失败，请查看服务日志。",
+                      en or "The bot failed to load; see the server log.")
     waited = round(time.monotonic() - state.started, 1)
     return jsonify({"status": "starting", "message": "咨询服务正在启动。", "seconds": waited}), 503
 

@@ -30,19 +30,40 @@ OUT = REPO / "bench" / "out"
 WEBHOOK = "/webhooks/rest/webhook"
 
 
-def questions(minimum: int = 200) -> list[str]:
-    """The retrieval question sets, then light rewordings of them until there are ``minimum``."""
+def questions() -> list[str]:
+    """The retrieval question sets (tests/data/questions_*.tsv), without duplicates."""
     base: list[str] = []
     for name in ("questions_tune.tsv", "questions_heldout.tsv"):
         with open(DATA / name, encoding="utf-8") as f:
             base += [row["question"] for row in csv.DictReader(f, delimiter="\t") if row.get("question")]
-    out = list(dict.fromkeys(base))
-    forms = ("请问{}", "{}谢谢", "想了解一下：{}")
-    i = 0
-    while len(out) < minimum:
-        out.append(forms[i % len(forms)].format(base[i % len(base)]))
-        i += 1
-    return out
+    return list(dict.fromkeys(base))
+
+
+_PREFIXES = ("", "请问", "您好，请问", "想了解一下", "麻烦问一下", "咨询一下", "我想问", "打扰一下，")
+_SUFFIXES = ("", "谢谢", "多谢", "麻烦了", "想知道一下")
+
+
+class Feed:
+    """Question texts, each used once (thread-safe): the questions, then rewordings of them.
+
+    The retriever keeps the last 256 query embeddings; a benchmark that repeats a few hundred
+    questions measures that cache. Rewording ("请问…谢谢") makes every text new, as citizens'
+    questions mostly are.
+    """
+
+    def __init__(self, base: list[str]) -> None:
+        self.pool = [p + q + s for s in _SUFFIXES for p in _PREFIXES for q in base]
+        self._i = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            text = self.pool[self._i % len(self.pool)]
+            self._i += 1
+            return text
+
+    def take(self, n: int) -> list[str]:
+        return [self.next() for _ in range(n)]
 
 
 def _free_port() -> int:
@@ -83,38 +104,51 @@ def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 300) -> floa
     raise RuntimeError("gunicorn did not become ready")
 
 
-def in_process(qs: list[str], index_dir: Path) -> dict:
+def in_process(feed: Feed, n: int, index_dir: Path, thread_settings: list[int]) -> dict:
+    """Time ``dialogue.handle`` and ``answerer.answer`` in this process on new question texts,
+    once per torch thread count, and ``handle`` once more on repeated (cached) texts."""
+    import torch
+
     from bot.runtime import build_bot
 
     bot = build_bot({"INDEX_DIR": str(index_dir)})
     t = time.perf_counter()
     bot.warm_up()
-    warm = time.perf_counter() - t
-    for q in qs[:5]:  # first calls pay for lazy initialisation
+    default = torch.get_num_threads()
+    out = {"warm_up_s": time.perf_counter() - t, "default_threads": default, "runs": {}}
+    for q in feed.take(5):  # first calls pay for lazy initialisation
         bot.dialogue.handle("warm", q)
-    handle, answer = [], []
-    for i, q in enumerate(qs):
-        t = time.perf_counter()
-        bot.dialogue.handle(f"bench-{i}", q)
-        handle.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        bot.answerer.answer(q)
-        answer.append(time.perf_counter() - t)
-    return {"warm_up_s": warm, "handle": handle, "answer": answer}
+    for threads in thread_settings:
+        torch.set_num_threads(threads or default)
+        run = {"handle": [], "answer": [], "repeat": []}
+        handled = feed.take(n)
+        for i, q in enumerate(handled):
+            t = time.perf_counter()
+            bot.dialogue.handle(f"bench-{threads}-{i}", q)
+            run["handle"].append(time.perf_counter() - t)
+        for q in feed.take(n):
+            t = time.perf_counter()
+            bot.answerer.answer(q)
+            run["answer"].append(time.perf_counter() - t)
+        for i, q in enumerate(handled[-200:]):  # the last 200 are still in the 256-entry cache
+            t = time.perf_counter()
+            bot.dialogue.handle(f"bench-r{threads}-{i}", q)
+            run["repeat"].append(time.perf_counter() - t)
+        out["runs"][threads] = run
+    torch.set_num_threads(default)
+    return out
 
 
-def sequential(port: int, qs: list[str]) -> dict:
-    for q in qs[:5]:
-        _post(port, "warm", q)
+def sequential(port: int, feed: Feed, n: int) -> dict:
     times, errors = [], 0
-    for i, q in enumerate(qs):
+    for i, q in enumerate(feed.take(n)):
         status, elapsed = _post(port, f"seq-{i}", q)
         times.append(elapsed)
         errors += status != 200
     return {"times": times, "errors": errors}
 
 
-def concurrent(port: int, qs: list[str], clients: int, duration: float) -> dict:
+def concurrent(port: int, feed: Feed, clients: int, duration: float) -> dict:
     times: list[float] = []
     statuses: dict[str, int] = {}
     lock = threading.Lock()
@@ -124,7 +158,7 @@ def concurrent(port: int, qs: list[str], clients: int, duration: float) -> dict:
         i = n
         while time.perf_counter() < stop:
             try:
-                status, elapsed = _post(port, f"load-{n}-{i % 50}", qs[i % len(qs)])
+                status, elapsed = _post(port, f"load-{n}-{i % 50}", feed.next())
                 key = str(status)
             except Exception as exc:  # a refused or reset connection counts as an error
                 key, elapsed = type(exc).__name__, None
@@ -147,6 +181,7 @@ def concurrent(port: int, qs: list[str], clients: int, duration: float) -> dict:
 
 
 def _wrk(port: int, qs: list[str], clients: int, duration: int) -> str | None:
+    """:param qs: question texts, sent in turn (and again from the start when wrk runs out)."""
     """The same load through wrk (C, so the client costs little CPU), when wrk is installed."""
     if not shutil.which("wrk"):
         return None
@@ -174,32 +209,25 @@ def _wrk(port: int, qs: list[str], clients: int, duration: int) -> str | None:
     n, conn_err, io_err, status_err, timeouts, p50, p95, p99 = line.split()[1:]
     rps = next((l.split()[1] for l in result.stdout.splitlines() if l.startswith("Requests/sec")), "?")
     errors = int(conn_err) + int(io_err) + int(status_err) + int(timeouts)
-    return (f"| wrk, {clients} connections, {duration} s | {n} | {rps} | {float(p50):.0f} | {float(p95):.0f} | "
-            f"{float(p99):.0f} | {errors} (connect {conn_err}, read/write {io_err}, non-2xx {status_err}, timeout {timeouts}) |")
+    return (f"| wrk | {clients} | {n} | {float(rps):.1f} | {float(p50):.0f} | {float(p95):.0f} | {float(p99):.0f} | "
+            f"{errors} (connect {conn_err}, read/write {io_err}, non-2xx {status_err}, timeout {timeouts}) |")
 
 
 def _ms(values: list[float], q: float) -> str:
     return f"{percentile(values, q) * 1000:.0f}" if values else "–"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=8, help="concurrent clients for the load test")
-    parser.add_argument("--duration", type=float, default=30, help="seconds of load per run")
-    parser.add_argument("--questions", type=int, default=200, help="at least this many questions")
-    parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md")
-    args = parser.parse_args(argv)
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    qs = questions(args.questions)
-    index_dir = OUT / "server-index"
-    print(f"{len(qs)} questions; in-process run…", flush=True)
-    inproc = in_process(qs, index_dir)
-
+def serve_and_load(base: list[str], n: int, index_dir: Path, threads: int, clients: int, duration: float) -> dict:
+    """Start gunicorn as ``make serve`` does (2 workers, --preload), then measure it."""
     port = _free_port()
     env = dict(os.environ, INDEX_DIR=str(index_dir), PYTHONUNBUFFERED="1")
-    log_file = open(OUT / "gunicorn.log", "w", encoding="utf-8")
+    if threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    else:
+        env.pop("OMP_NUM_THREADS", None)
+        env.pop("MKL_NUM_THREADS", None)
+    OUT.mkdir(parents=True, exist_ok=True)
+    log_file = open(OUT / f"gunicorn-threads{threads}.log", "w", encoding="utf-8")
     started = time.monotonic()
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "--workers", "2", "--bind", f"127.0.0.1:{port}",
@@ -209,47 +237,90 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _wait_ready(port, proc)
         ready = time.monotonic() - started
-        print(f"gunicorn ready in {ready:.1f} s; sequential run…", flush=True)
-        seq = sequential(port, qs)
+        print(f"gunicorn (threads={threads or 'default'}) ready in {ready:.1f} s; sequential run…", flush=True)
+        feed = Feed(base)  # every setting gets the same texts, each new to the fresh workers
+        for q in feed.take(5):
+            _post(port, "warm", q)
+        seq = sequential(port, feed, n)
         print("concurrent runs…", flush=True)
-        loads = [concurrent(port, qs, n, args.duration) for n in (1, 2, args.clients)]
-        wrk_row = _wrk(port, qs, args.clients, int(args.duration))
+        loads = [concurrent(port, feed, c, duration) for c in (1, 2, clients)]
+        wrk_row = _wrk(port, feed.take(4000), clients, int(duration))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         log_file.close()
+    return {"ready": ready, "seq": seq, "loads": loads, "wrk": wrk_row}
+
+
+def _label(threads: int, default: int) -> str:
+    return f"OMP_NUM_THREADS={threads}" if threads else f"torch default ({default} threads)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients for the load test")
+    parser.add_argument("--duration", type=float, default=20, help="seconds of load per run")
+    parser.add_argument("--questions", type=int, default=200, help="at least this many questions")
+    parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md")
+    parser.add_argument("--threads", default="0,1",
+                        help="comma-separated torch/OpenMP thread counts per process to compare (0: torch's default)")
+    args = parser.parse_args(argv)
+    settings = [int(t) for t in args.threads.split(",")]
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    base = questions()
+    n = max(args.questions, len(base))
+    index_dir = OUT / "server-index"
+    print(f"{n} questions per run; in-process runs…", flush=True)
+    inproc = in_process(Feed(base), n, index_dir, settings)
+    default = inproc["default_threads"]
+    served = {t: serve_and_load(base, n, index_dir, t, args.clients, args.duration) for t in settings}
 
     load = os.getloadavg()
     lines = [
         "## server — webhook latency and throughput",
         "",
-        f"`python -m bench.bench_server`: {len(qs)} questions (tests/data/questions_*.tsv and rewordings), "
-        "each through `POST /webhooks/rest/webhook` on 127.0.0.1 (a new connection per request, as gunicorn's "
-        f"sync workers close them) and in-process. Bot warm-up in-process {inproc['warm_up_s']:.1f} s; gunicorn "
-        f"(`--workers 2 --preload`) ready in {ready:.1f} s.",
+        f"`python -m bench.bench_server`: {n} questions per run, each text new to the process (the {len(base)} "
+        "questions of tests/data/questions_*.tsv, then rewordings such as “请问…谢谢”, since the retriever caches "
+        "its last 256 query embeddings), in-process and through `POST /webhooks/rest/webhook` on 127.0.0.1 against gunicorn as `make serve` runs "
+        "it (`--workers 2 --preload`; a new connection per request, as sync workers close them). Each setting of "
+        "torch's intra-op threads per process is measured back to back. "
+        f"Bot warm-up in-process {inproc['warm_up_s']:.1f} s; gunicorn ready in "
+        + ", ".join(f"{served[t]['ready']:.1f} s ({_label(t, default)})" for t in settings) + ".",
         "",
-        "| path | n | p50 ms | p95 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|",
-        f"| in-process `answerer.answer()` | {len(qs)} | {_ms(inproc['answer'], 50)} | {_ms(inproc['answer'], 95)} | {_ms(inproc['answer'], 99)} | – |",
-        f"| in-process `dialogue.handle()` (intent + answer) | {len(qs)} | {_ms(inproc['handle'], 50)} | {_ms(inproc['handle'], 95)} | {_ms(inproc['handle'], 99)} | – |",
-        f"| HTTP webhook, one client, gunicorn 2 workers | {len(qs)} | {_ms(seq['times'], 50)} | {_ms(seq['times'], 95)} | {_ms(seq['times'], 99)} | {seq['errors']} |",
-        "",
-        f"Concurrent load against the same gunicorn (Python threads + http.client, {args.duration:.0f} s per run, "
-        "questions in rotation):",
-        "",
-        "| clients | requests ok | req/s | p50 ms | p95 ms | p99 ms | errors |",
+        "| path | threads | n | p50 ms | p95 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in loads:
-        errs = r["errors"]
-        detail = "" if not errs else " (" + ", ".join(f"{k}: {v}" for k, v in r["statuses"].items() if k != "200") + ")"
-        lines.append(f"| {r['clients']} | {r['ok']} | {r['rps']:.1f} | {_ms(r['times'], 50)} | {_ms(r['times'], 95)} | "
-                     f"{_ms(r['times'], 99)} | {errs}{detail} |")
-    if wrk_row:
-        lines += ["", "The same load through wrk (a Lua script POSTs the questions in rotation):", "",
-                  "| run | requests | req/s | p50 ms | p95 ms | p99 ms | errors |", "|---|---|---|---|---|---|---|", wrk_row]
-    lines += ["", f"Load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (the 2 cores are shared, so "
-              "figures vary run to run)."]
+    for t in settings:
+        run = inproc["runs"][t]
+        lines.append(f"| in-process `answerer.answer()` | {_label(t, default)} | {n} | {_ms(run['answer'], 50)} | "
+                     f"{_ms(run['answer'], 95)} | {_ms(run['answer'], 99)} | – |")
+        lines.append(f"| in-process `dialogue.handle()` (intent + answer) | {_label(t, default)} | {n} | "
+                     f"{_ms(run['handle'], 50)} | {_ms(run['handle'], 95)} | {_ms(run['handle'], 99)} | – |")
+        seq = served[t]["seq"]
+        lines.append(f"| in-process `dialogue.handle()`, repeated question (cached embedding) | {_label(t, default)} | "
+                     f"{len(run['repeat'])} | {_ms(run['repeat'], 50)} | {_ms(run['repeat'], 95)} | {_ms(run['repeat'], 99)} | – |")
+        lines.append(f"| HTTP webhook, one client | {_label(t, default)} | {n} | {_ms(seq['times'], 50)} | "
+                     f"{_ms(seq['times'], 95)} | {_ms(seq['times'], 99)} | {seq['errors']} |")
+    lines += [
+        "",
+        f"Concurrent load on the same gunicorn (Python threads + http.client, {args.duration:.0f} s per run, "
+        "a new question text per request; the last row of each setting is wrk with a Lua script POSTing the same questions):",
+        "",
+        "| threads | client | clients | requests ok | req/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in settings:
+        for r in served[t]["loads"]:
+            errs = r["errors"]
+            detail = "" if not errs else " (" + ", ".join(f"{k}: {v}" for k, v in r["statuses"].items() if k != "200") + ")"
+            lines.append(f"| {_label(t, default)} | python | {r['clients']} | {r['ok']} | {r['rps']:.1f} | "
+                         f"{_ms(r['times'], 50)} | {_ms(r['times'], 95)} | {_ms(r['times'], 99)} | {errs}{detail} |")
+        if served[t]["wrk"]:
+            lines.append(f"| {_label(t, default)} | " + served[t]["wrk"].lstrip("| "))
+    lines += ["", f"Load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (the 2 cores are shared with "
+              "other work, so figures vary run to run)."]
     markdown = "\n".join(lines)
     print(markdown)
     if not args.no_write:

@@ -138,7 +138,9 @@
   }
 
   function abs(path) {
-    return new URL(path, BASE + "/").href;
+    // Links come from the server; anything but http(s) (say javascript:) falls back to the notice.
+    var url = new URL(path, BASE + "/");
+    return /^https?:$/.test(url.protocol) ? url.href : BASE + "/notice";
   }
 
   // ---- state, kept for this tab (sessionStorage) ------------------------------------------------

@@ -145,6 +145,12 @@ def test_webhook_rejects_bad_requests_with_400(client, body, content_type, code)
     assert_error(post(client, body, content_type=content_type), 400, code)
 
 
+def test_deeply_nested_json_is_400_not_500(client):
+    assert_error(post(client, "[" * 5000 + "]" * 5000), 400, "invalid_json")
+    assert_error(post(client, '{"sender": "a", "message": "hi", "metadata": ' + "[" * 5000 + "]" * 5000 + "}"), 400,
+                 "invalid_json")
+
+
 def test_too_long_message_says_the_limit_and_the_length(client):
     body = assert_error(post(client, {"sender": "a", "message": "问" * 501}), 400, "message_too_long")
     assert "500" in body["message"] and "501" in body["message"]
@@ -386,6 +392,27 @@ def test_bad_settings_fail_at_start_with_the_setting_named(bot, config):
         create_app({"TESTING": True, "BOT": bot, **config})
 
 
+def test_without_its_model_a_production_start_fails_loudly(tmp_path):
+    from index.embedding import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match="make model"):
+        create_app({"EMBEDDING_MODEL": str(tmp_path / "missing"), "INDEX_DIR": str(tmp_path / "ix"), "WARM_UP": "blocking"})
+
+
+def test_without_its_model_a_background_start_serves_pages_and_says_why(tmp_path):
+    app = create_app({"EMBEDDING_MODEL": str(tmp_path / "missing"), "INDEX_DIR": str(tmp_path / "ix"),
+                      "WARM_UP": "background"})
+    client = app.test_client()
+    assert client.get("/").status_code == 200
+    deadline = time.monotonic() + 30
+    while app.extensions["bot_state"].error is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    body = assert_error(client.get("/healthz"), 503, "unavailable")
+    assert "make model" in body["detail"]
+    assert_error(post(client, {"sender": "a", "message": "你好"}), 503, "unavailable")
+
+
 def test_public_url_makes_citation_links_absolute(app_with):
     client = app_with(PUBLIC_URL="https://zixun.example.gov.cn/").test_client()
     citation = post(client, {"sender": "p", "message": "第16条"}).get_json()[0]["custom"]["citations"][0]
@@ -440,3 +467,23 @@ def test_python_server_py_serves_pages_at_once_and_answers_when_ready(index_dir,
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_every_welcome_suggestion_gets_an_answer(client):
+    text = client.get("/widget.js").get_data(as_text=True)
+    config = json.loads(re.search(r"var CONFIG = (\{.*?\});\n", text).group(1))
+    for i, question in enumerate(config["suggestions"]):
+        reply = post(client, {"sender": f"t-sugg-{i}", "message": question}).get_json()[0]
+        assert reply["custom"]["abstained"] is False, question
+        assert reply["text"], question
+
+
+def test_rasa_backend_down_is_503_in_chinese(bot):
+    from dataclasses import replace
+
+    from bot.remote import RemoteRasaDialogue
+
+    relay = replace(bot, dialogue=RemoteRasaDialogue(f"http://127.0.0.1:{_free_port()}", timeout=2))
+    client = create_app({"TESTING": True, "BOT": relay}).test_client()
+    response = post(client, {"sender": "r", "message": "应急广播建设进展如何"})
+    assert_error(response, 503, "upstream_unavailable")

@@ -224,6 +224,8 @@ def test_keyboard_only(page, live):
     page.keyboard.press("Space")
     assert shadow_eval(page, "return root.activeElement.getAttribute('aria-pressed')") == "true"
     assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "20px"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "widget-large-text.png"))
 
     # Escape closes the panel and gives focus back to the launcher.
     page.keyboard.press("Escape")
