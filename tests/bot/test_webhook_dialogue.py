@@ -1,13 +1,10 @@
 """Conversations through the real Flask webhook (same sender), embedded and relayed to Rasa."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from bot.runtime import build_bot
 from server import create_app
+from tests.bot.rasa_standin import rest_channel_stand_in
 
 pytestmark = pytest.mark.slow
 
@@ -82,28 +79,6 @@ def test_senders_do_not_share_state(client):
     assert _anchor(_say(client, "w-a", "连南那边呢？")) == "item-16"
 
 
-class _RestChannelStandIn(BaseHTTPRequestHandler):
-    """A local stand-in that speaks Rasa's REST channel protocol (not Rasa itself)."""
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        payload = json.dumps([
-            {"recipient_id": body["sender"], "text": "根据通报第16条“大力推进应急广播系统建设”：……"},
-            {"recipient_id": body["sender"], "custom": {"citations": [{
-                "doc": "qingyuan-wlj-xuncha-2025", "number": "16", "heading": "大力推进应急广播系统建设",
-                "path": "二、（四）第16条", "anchor": "item-16", "passage": "…", "quote": "…", "score": 0.3}],
-                "abstained": False, "suggestions": []}},
-        ], ensure_ascii=False).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
 def _relay_app(bot, rasa_url):
     relayed = build_bot({"INDEX_DIR": str(bot.retriever.build_dir), "BOT_BACKEND": "rasa", "RASA_URL": rasa_url,
                          "RASA_TIMEOUT": 5})
@@ -113,16 +88,13 @@ def _relay_app(bot, rasa_url):
 
 
 def test_bot_backend_rasa_relays_through_the_webhook(bot):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RestChannelStandIn)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = _relay_app(bot, f"http://127.0.0.1:{server.server_address[1]}")
+    with rest_channel_stand_in() as stand_in:
+        client = _relay_app(bot, stand_in.url)
         message = _say(client, "relay-1", "应急广播建设进展如何")
-        assert message["text"].startswith("根据通报第16条")
-        assert message["custom"]["citations"][0]["anchor"] == "item-16"
-        assert message["custom"]["citations"][0]["url"].endswith("#item-16")
-    finally:
-        server.shutdown()
+    assert stand_in.received[0][1] == {"sender": "relay-1", "message": "应急广播建设进展如何"}
+    assert message["text"].startswith("根据通报第16条")
+    assert message["custom"]["citations"][0]["anchor"] == "item-16"
+    assert message["custom"]["citations"][0]["url"].endswith("#item-16")
 
 
 def test_bot_backend_rasa_unreachable_is_a_json_503(bot):
