@@ -35,6 +35,18 @@ def _ranker_only(retriever, weights: dict, threshold: float | None = None, ranke
     return rank
 
 
+def _dialogue_ranker(dialogue):
+    """What the widget gets: each question as the first turn of a new conversation."""
+    count = [0]
+
+    def rank(question: str):
+        count[0] += 1
+        message = dialogue.handle(f"bench-quality-{count[0]}", question)[0]
+        return [c["anchor"] for c in message["custom"]["citations"]], bool(message["custom"].get("abstained"))
+
+    return rank
+
+
 def _best_threshold(retriever, questions, ranker: str) -> float:
     """The cosine threshold that best separates in/out of scope on the tuning questions."""
     tops = []
@@ -86,6 +98,7 @@ def main() -> None:
         started = time.perf_counter()
         ours = evaluate(questions, answer_ranker(bot.answerer))
         elapsed = time.perf_counter() - started
+        dialogue = evaluate(questions, _dialogue_ranker(bot.dialogue))
         bm25 = evaluate(questions, _ranker_only(retriever, {"bm25": 1.0}))
         dense = evaluate(questions, _ranker_only(retriever, {"dense": 1.0}))
         dense_thr = evaluate(questions, _ranker_only(retriever, {"dense": 1.0}, dense_t, "dense"))
@@ -96,6 +109,7 @@ def main() -> None:
             "| system | recall@1 | colloquial | numeric | traditional | recall@3 | abstention | false abstention |",
             "|---|---|---|---|---|---|---|---|",
             _row("**hybrid + scope model (ours)**", ours, True),
+            _row("ours through the embedded dialogue (intents first, as the widget)", dialogue, True),
             _row("plain BM25 (jieba words)", bm25, False),
             _row("dense only (e5-small, FAISS)", dense, False),
             _row(f"dense only, abstain below cosine {dense_t:.4f}", dense_thr, True),

@@ -1,7 +1,8 @@
 """The embedded dialogue: the Rasa project run in-process, with no Rasa server.
 
 Intents come from ``bot/data/nlu.yml`` (:mod:`bot.nlu`), which action follows an intent from
-``bot/data/rules.yml``, canned replies from ``domain.yml``, and the custom actions are the very
+``bot/data/rules.yml`` (except that an ``out_of_scope`` intent is checked by the answerer's scope
+model before the bot declines), canned replies from ``domain.yml``, and the custom actions are the very
 rasa-sdk ``Action`` classes the action server serves, run with a ``Tracker`` and a
 ``CollectingDispatcher``. Each sender has its own slots, kept for ``ttl_seconds`` after their
 last message; at most ``max_senders`` are kept (the least recently seen go first).
@@ -40,7 +41,9 @@ RULES_FILE = BOT_DIR / "data" / "rules.yml"
 # Short follow-ups ("连南那边呢？", "那经费怎么用的？") are answered against the last item even
 # when the intent model, seeing no subject, calls them out of scope.
 _FOLLOW_UP_RE = re.compile(r"(呢[？?！!。]*$|那边|那里|^那|^还有|^另外|这方面|这一块)")
-_CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|邮箱|邮件|电子信箱|邮编|邮政编码|通信地址|邮寄地址|怎么反映|如何反映|向谁反映|提意见|意见建议|公开期限|公示期)")
+# Unmistakable requests for the contact paragraph; anything vaguer ("私人邮箱") is left to the intents.
+_CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
+                         r"怎么反映|如何反映|向谁反映|公开期限|公示期)")
 
 
 @dataclass
@@ -137,6 +140,10 @@ class Dialogue:
         parse = self.parse(text, session)
         intent = parse["intent"]["name"]
         action = self.rules.get(intent, C.ACTION_ANSWER_FROM_NOTICE)
+        if intent == C.INTENT_OUT_OF_SCOPE:
+            # The nearest NLU examples are one signal ("清远的特色镇有哪些" sits near "清远有什么
+            # 特产"); the answerer's scope model weighs it with nine others before it abstains.
+            action = C.ACTION_ANSWER_FROM_NOTICE
         session.events.append({"event": "user", "text": text, "parse_data": parse, "metadata": metadata or {}})
         if action in self.actions:
             messages, events = self._run_action(action, session, parse)

@@ -24,6 +24,9 @@ from index.text import normalize
 
 BOT_DIR = Path(__file__).resolve().parent
 NLU_FILE = BOT_DIR / "data" / "nlu.yml"
+# Intents whose reply is not a search of the notice: an unsure guess of one of these would hide a
+# content question ("局党组采取什么办法严格落实整改？" looks like "整改了哪些方面").
+_HIDES_CONTENT = {C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT, C.INTENT_HELP}
 _ENTITY_RE = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 
 
@@ -76,6 +79,9 @@ class IntentClassifier:
     :param cache_dir: where example vectors are cached (default: the index build folder).
     :param k: neighbours that vote.
     :param temperature: how sharply a nearer neighbour outweighs a farther one.
+    :param ambiguity_threshold: an overview, contact or help intent with less of the vote than
+        this is ``nlu_fallback`` (the notice search) instead: an unsure guess must not hide a
+        content question.
     :param embed_query: text → (1, dim) query vector; default the embedder's (the bot passes the
         retriever's cached one, so a turn embeds its question once).
     :param fallback_threshold: below this best similarity the intent is ``nlu_fallback``
@@ -84,11 +90,13 @@ class IntentClassifier:
 
     def __init__(self, embedder, nlu_file: Path | None = None, cache_dir: Path | None = None,
                  k: int = 10, temperature: float = 0.01, fallback_threshold: float = 0.83,
-                 embed_query=None) -> None:
+                 ambiguity_threshold: float = 0.8, embed_query=None) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not 0 < ambiguity_threshold <= 1:
+            raise ValueError(f"ambiguity_threshold must be in (0, 1], got {ambiguity_threshold}")
         if not 0 < fallback_threshold < 1:
             raise ValueError(f"fallback_threshold must be in (0, 1), got {fallback_threshold}")
         self.embedder = embedder
@@ -96,6 +104,7 @@ class IntentClassifier:
         self.cache_dir = Path(cache_dir) if cache_dir else BOT_DIR.parent / "index" / "build"
         self.k = k
         self.temperature = temperature
+        self.ambiguity_threshold = ambiguity_threshold
         self._embed_query = embed_query
         self.fallback_threshold = fallback_threshold
         self._lock = threading.Lock()
@@ -161,7 +170,8 @@ class IntentClassifier:
                          key=lambda r: -r["confidence"])
         best_sim = float(sims[top[0]])
         intent = dict(ranking[0])
-        if best_sim < self.fallback_threshold:
-            intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": round(best_sim, 4)}
+        unsure = intent["name"] in _HIDES_CONTENT and intent["confidence"] < self.ambiguity_threshold
+        if best_sim < self.fallback_threshold or unsure:
+            intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
         return {"text": text, "intent": intent, "entities": entities, "intent_ranking": ranking,
                 "nearest": {"text": self.examples[top[0]].text, "similarity": round(best_sim, 4)}}
