@@ -114,12 +114,12 @@ def in_process(feed: Feed, n: int, index_dir: Path, thread_settings: list[int]) 
     bot = build_bot({"INDEX_DIR": str(index_dir)})
     t = time.perf_counter()
     bot.warm_up()
-    default = torch.get_num_threads()
-    out = {"warm_up_s": time.perf_counter() - t, "default_threads": default, "runs": {}}
+    out = {"warm_up_s": time.perf_counter() - t, "runs": {}}
+    before = torch.get_num_threads()
     for q in feed.take(5):  # first calls pay for lazy initialisation
         bot.dialogue.handle("warm", q)
     for threads in thread_settings:
-        torch.set_num_threads(threads or default)
+        torch.set_num_threads(threads or os.cpu_count() or 1)  # 0: one per core, as EMBEDDING_THREADS=0
         run = {"handle": [], "answer": [], "repeat": []}
         handled = feed.take(n)
         for i, q in enumerate(handled):
@@ -135,7 +135,7 @@ def in_process(feed: Feed, n: int, index_dir: Path, thread_settings: list[int]) 
             bot.dialogue.handle(f"bench-r{threads}-{i}", q)
             run["repeat"].append(time.perf_counter() - t)
         out["runs"][threads] = run
-    torch.set_num_threads(default)
+    torch.set_num_threads(before)
     return out
 
 
@@ -221,11 +221,8 @@ def serve_and_load(base: list[str], n: int, index_dir: Path, threads: int, clien
     """Start gunicorn as ``make serve`` does (2 workers, --preload), then measure it."""
     port = _free_port()
     env = dict(os.environ, INDEX_DIR=str(index_dir), PYTHONUNBUFFERED="1")
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    else:
-        env.pop("OMP_NUM_THREADS", None)
-        env.pop("MKL_NUM_THREADS", None)
+    env["EMBEDDING_THREADS"] = str(threads)
+    env.pop("OMP_NUM_THREADS", None)
     OUT.mkdir(parents=True, exist_ok=True)
     log_file = open(OUT / f"gunicorn-threads{threads}.log", "w", encoding="utf-8")
     started = time.monotonic()
@@ -237,7 +234,7 @@ def serve_and_load(base: list[str], n: int, index_dir: Path, threads: int, clien
     try:
         _wait_ready(port, proc)
         ready = time.monotonic() - started
-        print(f"gunicorn (threads={threads or 'default'}) ready in {ready:.1f} s; sequential run…", flush=True)
+        print(f"gunicorn (EMBEDDING_THREADS={threads}) ready in {ready:.1f} s; sequential run…", flush=True)
         feed = Feed(base)  # every setting gets the same texts, each new to the fresh workers
         for q in feed.take(5):
             _post(port, "warm", q)
@@ -252,8 +249,10 @@ def serve_and_load(base: list[str], n: int, index_dir: Path, threads: int, clien
     return {"ready": ready, "seq": seq, "loads": loads, "wrk": wrk_row}
 
 
-def _label(threads: int, default: int) -> str:
-    return f"OMP_NUM_THREADS={threads}" if threads else f"torch default ({default} threads)"
+def _label(threads: int, default: int = 0) -> str:
+    if threads == 0:
+        return f"EMBEDDING_THREADS=0 (one per core: {os.cpu_count()})"
+    return f"EMBEDDING_THREADS={threads}" + (" (the default)" if threads == 1 else "")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -262,9 +261,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=20, help="seconds of load per run")
     parser.add_argument("--questions", type=int, default=200, help="at least this many questions")
     parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md")
-    parser.add_argument("--threads", default="0,1",
-                        help="comma-separated torch/OpenMP thread counts per process to compare (0: torch's default)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--threads", default="1,0",
+                        help="comma-separated EMBEDDING_THREADS values to compare (1 is the default; 0: one per core)")
+    # Called by bench.run_all (make bench) without arguments: its own argv is not ours.
+    args = parser.parse_args(argv if argv is not None or __name__ == "__main__" else [])
     settings = [int(t) for t in args.threads.split(",")]
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     index_dir = OUT / "server-index"
     print(f"{n} questions per run; in-process runs…", flush=True)
     inproc = in_process(Feed(base), n, index_dir, settings)
-    default = inproc["default_threads"]
+    default = 0
     served = {t: serve_and_load(base, n, index_dir, t, args.clients, args.duration) for t in settings}
 
     load = os.getloadavg()
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         "questions of tests/data/questions_*.tsv, then rewordings such as “请问…谢谢”, since the retriever caches "
         "its last 256 query embeddings), in-process and through `POST /webhooks/rest/webhook` on 127.0.0.1 against gunicorn as `make serve` runs "
         "it (`--workers 2 --preload`; a new connection per request, as sync workers close them). Each setting of "
-        "torch's intra-op threads per process is measured back to back. "
+        "`EMBEDDING_THREADS` (torch's threads per process) is measured back to back. "
         f"Bot warm-up in-process {inproc['warm_up_s']:.1f} s; gunicorn ready in "
         + ", ".join(f"{served[t]['ready']:.1f} s ({_label(t, default)})" for t in settings) + ".",
         "",
