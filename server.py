@@ -51,7 +51,6 @@ _INT_KEYS = ("PORT", "MAX_MESSAGE_CHARS", "MAX_SENDER_CHARS", "MAX_CONTENT_LENGT
 _API_PREFIXES = ("/webhooks/", "/healthz", "/api/")
 _MAX_HIGHLIGHTS = 12
 _HL_RE = re.compile(r"^(\d{1,7})-(\d{1,7})$")
-_EXTRA_SUGGESTIONS = ("第16条讲了什么？", "如何反映意见建议？", "工会经费使用有什么整改？")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -539,12 +538,7 @@ def widget_config() -> dict:
     """What the widget shows before the first answer: all from the notice and the settings."""
     notice, meta = _primary()
     state = _state()
-    suggestions = list(state.bot.answerer.default_suggestions()) if state.bot is not None else []
-    for extra in _EXTRA_SUGGESTIONS:
-        if len(suggestions) >= 5:
-            break
-        if extra not in suggestions:
-            suggestions.append(extra)
+    suggestions = list(state.bot.answerer.welcome_suggestions()) if state.bot is not None else []
     contact = notice.contact
     return {
         "title": "整改通报问答",

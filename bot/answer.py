@@ -26,6 +26,16 @@ _OVERVIEW_RE = re.compile(
     r"(?:通报|文件|公告|这份|这个)\S{0,4}(?:讲|说)了?(?:些)?(?:什么|啥))"
 )
 _NUMERIC_RE = re.compile(r"(多少|几[个座条家名项次年月日号人所处]?|哪一?年|哪天|什么时候|何时|时间|日期|比例|百分之|比率|数量|规模)")
+# A content question, a safety one, the overview, an item by number, a number, the contact
+# paragraph: tests/bot/test_answer.py checks that each gets a real (non-abstained) answer.
+WELCOME_SUGGESTIONS = (
+    "应急广播建设进展如何？",
+    "旅游景区的安全谁来管？",
+    "整改了哪些方面？",
+    "第16条讲了什么？",
+    "全市建了多少座旅游厕所？",
+    "如何反映意见建议？",
+)
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 _DIGIT_RE = re.compile(r"\d|[一二三四五六七八九十百千万]+[个座条家名项批]")
 
@@ -336,7 +346,12 @@ class Answerer:
     # ---- suggestions ------------------------------------------------------------------------
 
     def default_suggestions(self) -> list[str]:
-        return ["应急广播建设进展如何？", "旅游景区的安全谁来管？", "整改了哪些方面？"]
+        """Three questions the notice answers well (shown after a greeting or an abstention)."""
+        return list(WELCOME_SUGGESTIONS[:3])
+
+    def welcome_suggestions(self) -> list[str]:
+        """The widget's opening chips: questions the notice answers, each kind once."""
+        return list(WELCOME_SUGGESTIONS)
 
     def related_suggestions(self, anchor: str) -> list[str]:
         """2–3 questions about the items next to the one just answered (same topic first)."""

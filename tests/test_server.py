@@ -362,11 +362,10 @@ def test_widget_js_carries_its_settings(client):
 
 
 def test_widget_config_is_script_safe(app_with, monkeypatch):
-    import server
-
     app = app_with()
-    monkeypatch.setattr(server, "_EXTRA_SUGGESTIONS", ("</script><script>alert(1)</script>",))
-    monkeypatch.setattr(app.extensions["bot_state"].bot.answerer, "default_suggestions", lambda: [])
+    # A staff-edited suggestion with markup must not break out of the inlined config.
+    monkeypatch.setattr(app.extensions["bot_state"].bot.answerer, "welcome_suggestions",
+                        lambda: ["</script><script>alert(1)</script>"])
     text = app.test_client().get("/widget.js").get_data(as_text=True)
     assert "</script>" not in text.split("var CONFIG = ")[1].split("\n")[0]
 

@@ -137,3 +137,12 @@ def test_the_json_contract(answerer):
                                           ("16条是什么", 16), ("应急广播", None), ("三审三校", None)])
 def test_item_references(text, number):
     assert parse_item_number(text) == number
+
+
+def test_every_welcome_suggestion_is_answered(answerer, bot):
+    suggestions = answerer.welcome_suggestions()
+    assert 4 <= len(suggestions) <= 6
+    for i, question in enumerate(suggestions):
+        message = bot.dialogue.handle(f"welcome-{i}", question)[0]
+        assert not message["custom"]["abstained"], question
+        assert message["custom"]["citations"] or message["custom"]["kind"] == "overview", question
