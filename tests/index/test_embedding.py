@@ -152,8 +152,9 @@ def test_default_model_is_the_repo_models_dir(monkeypatch):
     emb = Embedder()
     assert DEFAULT_MODEL_DIR == REPO / "models" / "multilingual-e5-small"
     assert emb.path == DEFAULT_MODEL_DIR
-    assert emb.name == "multilingual-e5-small"
-    assert emb.backend == "torch"
+    assert emb.backend == "onnx"  # the converted default runs its 4-bit ONNX graph
+    assert emb.name == "multilingual-e5-small@onnx-q4"
+    assert Embedder(str(REPO)).backend == "torch"  # any other model: sentence-transformers
 
 
 def test_model_from_environment(monkeypatch, tmp_path):
