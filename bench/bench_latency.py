@@ -12,8 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from bench._results import percentile, write_section
 from bot.evaluate import load_questions
 from bot.runtime import build_bot
@@ -65,7 +63,8 @@ def main() -> None:
         "## Answer latency and index build (`bench/bench_latency.py`)",
         "",
         f"{len(questions)} questions (tuning + held-out), warm, one at a time, in-process; "
-        f"torch threads: {torch.get_num_threads()}.",
+        f"embedding engine: `{embedder.name}` ({embedder.backend}, {embedder.num_threads or 'all'} "
+        f"inference thread{'s' if embedder.num_threads != 1 else ''}).",
         "",
         "| what | p50 ms | p95 ms | mean ms |",
         "|---|---|---|---|",

@@ -244,7 +244,11 @@ def serve_and_load(base: list[str], n: int, index_dir: Path, threads: int, clien
         wrk_row = _wrk(port, feed.take(4000), clients, int(duration))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a worker stuck in a busy native thread pool
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
         log_file.close()
     return {"ready": ready, "seq": seq, "loads": loads, "wrk": wrk_row}
 
@@ -285,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         "questions of tests/data/questions_*.tsv, then rewordings such as “请问…谢谢”, since the retriever caches "
         "its last 256 query embeddings), in-process and through `POST /webhooks/rest/webhook` on 127.0.0.1 against gunicorn as `make serve` runs "
         "it (`--workers 2 --preload`; a new connection per request, as sync workers close them). Each setting of "
-        "`EMBEDDING_THREADS` (torch's threads per process) is measured back to back. "
+        "`EMBEDDING_THREADS` (inference threads per process) is measured back to back. "
         f"Bot warm-up in-process {inproc['warm_up_s']:.1f} s; gunicorn ready in "
         + ", ".join(f"{served[t]['ready']:.1f} s ({_label(t, default)})" for t in settings) + ".",
         "",

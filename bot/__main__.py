@@ -150,19 +150,17 @@ def eval_(file: str, as_json: bool) -> None:
 @click.option("--threshold", default=0.6, show_default=True, type=click.FloatRange(0.01, 0.99),
               help="Abstain at or above this probability of being out of scope.")
 def train_scope(questions_file: str, threshold: float) -> None:
-    """Learn when to abstain; writes bot/data/scope_model.json."""
+    """Learn when to abstain under the current embedding model; updates bot/data/scope_model.json."""
     from bot.evaluate import load_questions
-    from bot.scope import MODEL_FILE
+    from bot.scope import MODEL_FILE, save_model
 
     if "heldout" in questions_file:
         raise click.UsageError("不能用保留测试集训练 / never train on the held-out questions; use the tuning file.")
     bot = _bot()
     questions = [(q.question, q.out_of_scope) for q in load_questions(questions_file)]
     model = bot.answerer.policy.train(bot.retriever, questions, threshold)
-    tmp = MODEL_FILE.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(MODEL_FILE)
-    click.echo(f"wrote {MODEL_FILE} ({model.trained_on}, threshold {threshold})")
+    save_model(model, MODEL_FILE)
+    click.echo(f"wrote {MODEL_FILE} for {model.embedding_model} ({model.trained_on}, threshold {threshold})")
 
 
 @cli.command()

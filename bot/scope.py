@@ -14,8 +14,9 @@ overlap (bench/RESULTS.md). Several weak signals together can:
 - ``bm25`` / ``bigram``: the lexical rankers' top scores (log).
 
 The weights are learnt (``python -m bot train-scope``) from the NLU examples and the tuning
-questions, and stored in ``bot/data/scope_model.json`` with the embedding model they were learnt
-under. Under another embedding model the weights are relearnt from the NLU examples at start-up.
+questions, and stored in ``bot/data/scope_model.json``, one entry per embedding model (and engine)
+they were learnt under. Under a model with no entry they are relearnt from the NLU examples at
+start-up.
 """
 
 from __future__ import annotations
@@ -89,6 +90,26 @@ class ScopeModel:
                    data.get("trained_on", {}))
 
 
+def load_models(path: Path = MODEL_FILE) -> list[dict]:
+    """Every learnt model in the file, one per embedding model (engine) it was learnt under."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return data.get("models", [data] if "weights" in data else [])
+
+
+def save_model(model: ScopeModel, path: Path = MODEL_FILE) -> None:
+    """Add or replace ``model``'s entry (keyed by its embedding model), atomically."""
+    path = Path(path)
+    try:
+        models = [m for m in load_models(path) if m.get("embedding_model") != model.embedding_model]
+    except (OSError, ValueError):
+        models = []
+    models.append(model.to_json())
+    models.sort(key=lambda m: m.get("embedding_model", ""))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"models": models}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, trained_on: dict) -> ScopeModel:
     """Learn the weights (scikit-learn, L2-regularised logistic regression)."""
     from sklearn.linear_model import LogisticRegression
@@ -159,9 +180,10 @@ class ScopePolicy:
             return
         name = retriever.embedder.name
         try:
-            model = ScopeModel.from_json(json.loads(self.model_file.read_text(encoding="utf-8")))
-            if model.embedding_model != name:
-                raise ValueError(f"learnt under {model.embedding_model}, now {name}")
+            entry = next((m for m in load_models(self.model_file) if m.get("embedding_model") == name), None)
+            if entry is None:
+                raise ValueError(f"no weights learnt under {name}")
+            model = ScopeModel.from_json(entry)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("scope model unusable (%s); learning it from the NLU examples", exc)
             model = self.train(retriever, [], threshold=0.6)
