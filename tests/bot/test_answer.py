@@ -146,3 +146,11 @@ def test_every_welcome_suggestion_is_answered(answerer, bot):
         message = bot.dialogue.handle(f"welcome-{i}", question)[0]
         assert not message["custom"]["abstained"], question
         assert message["custom"]["citations"] or message["custom"]["kind"] == "overview", question
+
+
+def test_the_shipped_scope_weights_fit_the_default_engine(answerer, retriever):
+    # Learnt with the tuning questions (train-scope), not relearnt from the NLU examples at start.
+    answerer.warm_up()
+    model = answerer.policy.model
+    assert model.embedding_model == retriever.embedder.name
+    assert model.trained_on["questions"] > 0
