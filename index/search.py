@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -31,7 +32,7 @@ import numpy as np
 from index.bm25 import BM25
 from index.chunking import Chunk, chunk_notice
 from index.text import add_user_words, bigrams, normalize, words
-from knowledge.store import Library, fingerprint, load_library, load_synonyms
+from knowledge.store import NOTICES_DIR, Library, fingerprint, load_library, load_synonyms, source_files
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ RANKERS = ("dense", "sentence", "bm25", "bigram")
 DEFAULT_WEIGHTS = {"dense": 1.0, "sentence": 0.0, "bm25": 1.0, "bigram": 1.0}
 
 
-class IndexError_(RuntimeError):
+class IndexUnusableError(RuntimeError):
     """The built index cannot be used (message: Chinese, then English)."""
 
 
@@ -174,35 +175,31 @@ class Retriever:
     def warm_up(self) -> None:
         """Load the model, the notices and the index; build the index if missing or stale."""
         with self._lock:
-            if self._ready:
-                return
-            self.embedder.warm_up()
-            self.library = load_library(self.library_dir)
-            self.synonyms = self._synonyms if self._synonyms is not None else load_synonyms()
-            add_user_words(self._user_words())
-            expected = self._expected_manifest()
-            try:
-                self._load(expected)
-            except IndexError_ as exc:
-                log.warning("%s — rebuilding", exc)
-                self._build(expected)
-                self._load(expected)
-            self._prepare_lexical()
-            self._ready = True
+            if not self._ready:
+                self._open(force_build=False)
 
     def rebuild(self) -> dict:
         """Build the index anew, whatever is on disk. :returns: the new manifest."""
         with self._lock:
-            self.embedder.warm_up()
-            self.library = load_library(self.library_dir)
-            self.synonyms = self._synonyms if self._synonyms is not None else load_synonyms()
-            add_user_words(self._user_words())
-            expected = self._expected_manifest()
+            self._open(force_build=True)
+            return self.manifest
+
+    def _open(self, force_build: bool) -> None:
+        self.embedder.warm_up()
+        self.library = load_library(self.library_dir)
+        self.synonyms = self._synonyms if self._synonyms is not None else load_synonyms()
+        add_user_words(self._user_words())
+        expected = self._expected_manifest()
+        try:
+            if force_build:
+                raise IndexUnusableError("重建索引 / rebuild requested")
+            self._load(expected)
+        except IndexUnusableError as exc:
+            log.warning("%s — rebuilding", exc)
             self._build(expected)
             self._load(expected)
-            self._prepare_lexical()
-            self._ready = True
-            return self.manifest
+        self._prepare_lexical()
+        self._ready = True
 
     def is_current(self) -> bool:
         """Whether the index on disk matches the sources and the model (no model load needed)."""
@@ -213,9 +210,7 @@ class Retriever:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        library_dir = self.library_dir or Path(__file__).resolve().parent.parent / "knowledge" / "notices"
-        from knowledge.store import source_files
-
+        library_dir = self.library_dir or NOTICES_DIR
         return (
             manifest.get("format") == FORMAT_VERSION
             and manifest.get("sources") == fingerprint(source_files(library_dir))
@@ -228,8 +223,6 @@ class Retriever:
             for node in notice.walk():
                 if node.kind in ("item", "topic", "section", "part"):
                     out.append(node.heading)
-            import re
-
             out.extend(re.findall(r"[“\"《]([^”\"》]{2,16})[”\"》]", notice.text))
         for key, values in (self.synonyms or {}).items():
             out.append(key)
@@ -303,30 +296,30 @@ class Retriever:
         folder = self.index_dir
         manifest_path = folder / "manifest.json"
         if not manifest_path.exists():
-            raise IndexError_(f"索引不存在 / no index at {folder}")
+            raise IndexUnusableError(f"索引不存在 / no index at {folder}")
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise IndexError_(f"索引清单已损坏 / manifest unreadable: {exc}") from exc
+            raise IndexUnusableError(f"索引清单已损坏 / manifest unreadable: {exc}") from exc
         for key, value in expected.items():
             if manifest.get(key) != value:
-                raise IndexError_(f"索引已过期（{key} 不一致） / index is stale: {key} differs")
+                raise IndexUnusableError(f"索引已过期（{key} 不一致） / index is stale: {key} differs")
         for name, digest in (manifest.get("files") or {}).items():
             path = folder / name
             if not path.exists() or _sha(path) != digest:
-                raise IndexError_(f"索引文件 {name} 已损坏 / index file {name} is damaged")
+                raise IndexUnusableError(f"索引文件 {name} 已损坏 / index file {name} is damaged")
         if not manifest.get("files"):
-            raise IndexError_("索引清单不完整 / manifest lists no files")
+            raise IndexUnusableError("索引清单不完整 / manifest lists no files")
         try:
             data = json.loads((folder / "chunks.json").read_text(encoding="utf-8"))
             chunks = [Chunk.from_dict(c) for c in data["chunks"]]
             dense = faiss.read_index(str(folder / "chunks.faiss"))
             sent = faiss.read_index(str(folder / "sentences.faiss"))
         except Exception as exc:  # any damage at all means: rebuild
-            raise IndexError_(f"索引无法读取 / index unreadable: {exc}") from exc
+            raise IndexUnusableError(f"索引无法读取 / index unreadable: {exc}") from exc
         dim = manifest.get("dimension")
         if dense.ntotal != len(chunks) or dense.d != dim or sent.d != dim or sent.ntotal != len(data["sentences"]):
-            raise IndexError_("索引内容与清单不符 / index contents disagree with the manifest")
+            raise IndexUnusableError("索引内容与清单不符 / index contents disagree with the manifest")
         self.chunks = chunks
         self.dense = dense
         self.sentence_index = sent
