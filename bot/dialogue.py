@@ -40,6 +40,7 @@ RULES_FILE = BOT_DIR / "data" / "rules.yml"
 
 # Short follow-ups ("连南那边呢？", "那经费怎么用的？") are answered against the last item even
 # when the intent model, seeing no subject, calls them out of scope.
+_CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 _FOLLOW_UP_RE = re.compile(r"(呢[？?！!。]*$|那边|那里|^那|^还有|^另外|这方面|这一块)")
 # Unmistakable requests for the contact paragraph; anything vaguer ("私人邮箱") is left to the intents.
 _CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
@@ -165,6 +166,10 @@ class Dialogue:
         """Intent and entities for a message, with the dialogue's own overrides."""
         if not text:
             return {"text": text, "intent": {"name": C.INTENT_HELP, "confidence": 1.0}, "entities": []}
+        if not _CJK_RE.search(text) and not self.classifier.knows(text):
+            # Emoji, punctuation, digits, stray Latin: nearest examples would be a guess ("😀" came
+            # out as thank). The notice search declines such input plainly, with the contact.
+            return {"text": text, "intent": {"name": C.INTENT_NLU_FALLBACK, "confidence": 0.0}, "entities": []}
         parse = self.classifier.parse(text)
         intent = parse["intent"]["name"]
         if intent != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(normalize(text)):

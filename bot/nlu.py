@@ -110,6 +110,7 @@ class IntentClassifier:
         self._lock = threading.Lock()
         self.examples: list[Example] = []
         self.vectors: np.ndarray | None = None
+        self._known: set[str] = set()
 
     def warm_up(self) -> None:
         """Read the examples and embed them (or load their cached vectors)."""
@@ -139,6 +140,12 @@ class IntentClassifier:
                 tmp.replace(cache)
             self.vectors = vectors
             self.labels = np.array([e.intent for e in self.examples])
+            self._known = {" ".join(e.text.lower().split()) for e in self.examples}
+
+    def knows(self, text: str) -> bool:
+        """Whether ``text`` is one of the training examples (case and spaces aside)."""
+        self.warm_up()
+        return " ".join(text.lower().split()) in self._known
 
     def parse(self, text: str, vector: np.ndarray | None = None) -> dict:
         """Rasa-style parse data: ``{"text", "intent": {name, confidence}, "entities", "intent_ranking"}``.

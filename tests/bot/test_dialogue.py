@@ -111,3 +111,11 @@ def test_bad_settings_are_refused(answerer, bot):
         Dialogue(answerer, classifier=bot.dialogue.classifier, ttl_seconds=0)
     with pytest.raises(ValueError, match="max_senders"):
         Dialogue(answerer, classifier=bot.dialogue.classifier, max_senders=0)
+
+
+@pytest.mark.parametrize("text", ["😀😀", "？", "a" * 300, "\u200b\u200b", "qywgltj@gdqy.gov.cn", "12345"])
+def test_input_without_chinese_is_not_guessed_at(bot, text):
+    message = bot.dialogue.handle("odd-input", text)[0]
+    assert message["custom"]["intent"] == C.INTENT_NLU_FALLBACK
+    assert message["custom"]["abstained"] is True
+    assert "0763-3375826" in message["text"]
