@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 
 from index.search import Retriever, SearchResult
-from index.text import bigrams, normalize
+from index.text import bigrams, has_chinese, normalize
 from bot.itemref import parse_item_number
 from knowledge.parser import Node
 
@@ -35,7 +35,6 @@ WELCOME_SUGGESTIONS = (
     "全市建了多少座旅游厕所？",
     "如何反映意见建议？",
 )
-_CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 _DIGIT_RE = re.compile(r"\d|[一二三四五六七八九十百千万]+[个座条家名项批]")
 
 
@@ -212,7 +211,7 @@ class Answerer:
             followed = self._follow_up(question, context)
             if followed is not None:
                 result, abstain = followed, False
-        elif not abstain and not _CJK_RE.search(question):
+        elif not abstain and not has_chinese(question):
             # No Chinese at all (markup, codes, English): the notice cannot be what answers it.
             abstain = True
         debug = {"features": features, "hits": [_hit_debug(h) for h in result.hits], "follow_up": followed is not None}
@@ -259,23 +258,16 @@ class Answerer:
     def _also_answers(self, hit, top, basis: SearchResult) -> bool:
         # A second passage is cited only when it is nearly as good on both views, judged on the
         # question itself (not on a follow-up's widened query).
-        best = self._best_sentence_sim(basis)
+        position = self.retriever.chunk_position
+        best = basis.best_sentence
         return (
             hit.score >= 0.8 * top.score
-            and best.get(hit.chunk.id, 0.0) >= best.get(top.chunk.id, 0.0) - 0.015
+            and best[position[hit.chunk.id]] >= best[position[top.chunk.id]] - 0.015
             and hit.chunk.anchor.split("-p")[0] != top.chunk.anchor.split("-p")[0]
         )
 
-    def _best_sentence_sim(self, basis: SearchResult) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for row, (ci, _s, _e) in enumerate(self.retriever.sentence_rows):
-            cid = self.retriever.chunks[ci].id
-            out[cid] = max(out.get(cid, -1.0), float(basis.sentence_sims[row]))
-        return out
-
     def _pick_sentences(self, chunk, result: SearchResult, numeric: bool, limit: int) -> list[tuple[int, int]]:
-        rows = [i for i, (ci, s, e) in enumerate(self.retriever.sentence_rows)
-                if self.retriever.chunks[ci].id == chunk.id]
+        rows = self.retriever.rows_by_chunk.get(chunk.id, [])
         if not rows:
             return [(chunk.start, chunk.end)]
         q_bigrams = set(result.query.bigrams)

@@ -30,17 +30,15 @@ from bot.actions import (
     ActionOverview,
     NoticeAction,
 )
-from bot.actions.notice import citations_payload
 from bot.answer import MAX_QUESTION_CHARS, Answerer
 from bot.nlu import BOT_DIR, IntentClassifier
-from index.text import normalize
+from index.text import has_chinese, normalize
 
 DOMAIN_FILE = BOT_DIR / "domain.yml"
 RULES_FILE = BOT_DIR / "data" / "rules.yml"
 
 # Short follow-ups ("连南那边呢？", "那经费怎么用的？") are answered against the last item even
 # when the intent model, seeing no subject, calls them out of scope.
-_CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 _FOLLOW_UP_RE = re.compile(r"(呢[？?！!。]*$|那边|那里|^那|^还有|^另外|这方面|这一块)")
 # Unmistakable requests for the contact paragraph; anything vaguer ("私人邮箱") is left to the intents.
 _CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
@@ -166,7 +164,7 @@ class Dialogue:
         """Intent and entities for a message, with the dialogue's own overrides."""
         if not text:
             return {"text": text, "intent": {"name": C.INTENT_HELP, "confidence": 1.0}, "entities": []}
-        if not _CJK_RE.search(text) and not self.classifier.knows(text):
+        if not has_chinese(text) and not self.classifier.knows(text):
             # Emoji, punctuation, digits, stray Latin: nearest examples would be a guess ("😀" came
             # out as thank). The notice search declines such input plainly, with the contact.
             return {"text": text, "intent": {"name": C.INTENT_NLU_FALLBACK, "confidence": 0.0}, "entities": []}
@@ -204,10 +202,7 @@ class Dialogue:
     def _utter(self, response: str) -> list[dict]:
         variants = (self.domain.get("responses") or {}).get(response) or [{"text": ""}]
         text = variants[0].get("text", "")
-        answerer = self.answerer
-        if response == C.UTTER_OUT_OF_SCOPE:
-            answer = answerer.abstention("")
-            custom = citations_payload(answer)
-        else:
-            custom = {"citations": [], "abstained": False, "suggestions": answerer.default_suggestions(), "kind": "chat"}
+        # out_of_scope never reaches here: the answerer's scope model declines (see handle()).
+        custom = {"citations": [], "abstained": False, "suggestions": self.answerer.default_suggestions(),
+                  "kind": "chat"}
         return [{"text": text, "custom": custom}]

@@ -30,10 +30,6 @@ class BM25:
         n = len(docs)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
 
-    @property
-    def vocabulary(self) -> set[str]:
-        return set(self.idf)
-
     def scores(self, query: list[str]) -> np.ndarray:
         """One score per document (float32)."""
         out = np.zeros(len(self.tfs), dtype=np.float32)

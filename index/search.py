@@ -94,8 +94,8 @@ class SearchResult:
     query: Query
     hits: list[Hit]
     sentence_sims: np.ndarray
-    # Words of the question the knowledge base knows at all (for abstention).
-    known_words: list[str]
+    # Per chunk (in ``Retriever.chunks`` order): its best sentence's similarity.
+    best_sentence: np.ndarray
 
 
 def _sha(path: Path) -> str:
@@ -325,16 +325,18 @@ class Retriever:
         self.sentence_index = sent
         self.sentence_rows = [tuple(r) for r in data["sentences"]]
         self.sentence_chunk = np.array([r[0] for r in self.sentence_rows], dtype=np.int64)
+        self.chunk_position = {c.id: i for i, c in enumerate(chunks)}
+        self.rows_by_chunk: dict[str, list[int]] = {c.id: [] for c in chunks}
+        for row, (ci, _s, _e) in enumerate(self.sentence_rows):
+            self.rows_by_chunk[chunks[ci].id].append(row)
         self.manifest = manifest
 
     def _prepare_lexical(self) -> None:
         heads = [f"{c.topic} {c.title}" for c in self.chunks]
         self.bm25 = BM25([words(h + " " + c.text) for h, c in zip(heads, self.chunks)])
         self.bigram = BM25([bigrams(h + " " + c.text) for h, c in zip(heads, self.chunks)])
-        self.vocabulary = self.bm25.vocabulary
-        self.notice_texts = {doc: normalize(n.text) for doc, n in self.library.notices.items()}
         # Everything the notices say, for "does the knowledge base know this word at all".
-        self.vocabulary_text = "\n".join(self.notice_texts.values())
+        self.vocabulary_text = "\n".join(normalize(n.text) for n in self.library.notices.values())
 
     # ---- querying ---------------------------------------------------------------------------
 
@@ -420,5 +422,4 @@ class Retriever:
             )
             for i in order
         ]
-        known = [w for w in q.words if w in self.vocabulary or any(w in t for t in self.notice_texts.values())]
-        return SearchResult(q, hits, sentence_sims, known)
+        return SearchResult(q, hits, sentence_sims, best)

@@ -38,6 +38,14 @@ _PUNCT_RE = re.compile(r"[\s\u3000]+")
 _WORD_RE = re.compile(r"[\u4e00-\u9fff]|[A-Za-z]+|\d+(?:\.\d+)?")
 
 
+_CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def has_chinese(text: str) -> bool:
+    """Whether ``text`` holds at least one Chinese character."""
+    return bool(_CJK_RE.search(text))
+
+
 def to_simplified(text: str) -> str:
     """Traditional → Simplified Chinese; other text unchanged."""
     return _T2S.convert(text)

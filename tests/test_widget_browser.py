@@ -181,6 +181,15 @@ def test_xss_question_shows_as_plain_text_and_runs_nothing(page, live):
     assert page.errors == []
 
 
+def _shift_tab_until(page, script: str, expected: str, limit: int, what: str) -> None:
+    """Press Shift+Tab until ``script`` (run in the widget's shadow root) returns ``expected``."""
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab")
+        if shadow_eval(page, script) == expected:
+            return
+    pytest.fail(f"{what} is not reachable with Tab")
+
+
 def test_keyboard_only(page, live):
     page.goto(live + "/")
     page.wait_for_selector(HOST_SEL, state="attached")
@@ -204,23 +213,13 @@ def test_keyboard_only(page, live):
     assert "第16条" in answers(page).first.inner_text()
 
     # Tab to the first citation and open it with Enter.
-    for _ in range(30):
-        page.keyboard.press("Shift+Tab")
-        if shadow_eval(page, "return root.activeElement.tagName") == "SUMMARY":
-            break
-    else:
-        pytest.fail("the citation is not reachable with Tab")
+    _shift_tab_until(page, "return root.activeElement.tagName", "SUMMARY", 30, "the citation")
     assert shadow_eval(page, "return getComputedStyle(root.activeElement).outlineStyle") != "none"
     page.keyboard.press("Enter")
     assert shadow_eval(page, "return root.activeElement.parentElement.open") is True
 
     # The large-text toggle, by keyboard.
-    for _ in range(40):
-        page.keyboard.press("Shift+Tab")
-        if shadow_eval(page, "return root.activeElement.textContent") == "大字":
-            break
-    else:
-        pytest.fail("the large-text toggle is not reachable with Tab")
+    _shift_tab_until(page, "return root.activeElement.textContent", "大字", 40, "the large-text toggle")
     page.keyboard.press("Space")
     assert shadow_eval(page, "return root.activeElement.getAttribute('aria-pressed')") == "true"
     assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "20px"
