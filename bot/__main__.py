@@ -63,15 +63,15 @@ def ask(question: str | None, as_json: bool) -> None:
 
 
 def _debug_table(bot, text: str) -> None:
+    from index.search import RANKERS
+
     result = bot.retriever.search_full(text, top_k=5)
-    click.echo(click.style("  rank chunk                         fused   dense(rank)  sentence(rank)  bm25(rank)  bigram(rank)", dim=True))
+    header = "  rank chunk                         fused " + "".join(f"{name + '(rank)':>15}" for name in RANKERS)
+    click.echo(click.style(header, dim=True))
     for i, hit in enumerate(result.hits, 1):
         r, s = hit.ranks, hit.scores
-        click.echo(
-            f"  {i:>4} {hit.chunk.anchor:<12} {hit.chunk.title[:14]:<16} {hit.score:.4f}"
-            f"  {s['dense']:.3f}({r['dense']:>2})   {s['sentence']:.3f}({r['sentence']:>2})"
-            f"    {s['bm25']:6.2f}({r['bm25']:>2})  {s['bigram']:6.2f}({r['bigram']:>2})"
-        )
+        cells = "".join(f"{s[name]:>10.3f}({r[name]:>2})" for name in RANKERS)
+        click.echo(f"  {i:>4} {hit.chunk.anchor:<12} {hit.chunk.title[:14]:<16} {hit.score:.4f}{cells}")
     abstain, features = bot.answerer.policy.decide(result, bot.retriever)
     click.echo(click.style(f"  scope: abstain={abstain} {features}; words: {result.query.words}", dim=True))
 
@@ -147,7 +147,7 @@ def eval_(file: str, as_json: bool) -> None:
 @click.option("--questions", "questions_file", default="tests/data/questions_tune.tsv", show_default=True,
               type=click.Path(exists=True, dir_okay=False),
               help="Labelled questions to learn from besides the NLU examples (never the held-out file).")
-@click.option("--threshold", default=0.6, show_default=True, type=click.FloatRange(0.01, 0.99),
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0.01, 0.99),
               help="Abstain at or above this probability of being out of scope.")
 def train_scope(questions_file: str, threshold: float) -> None:
     """Learn when to abstain under the current embedding model; updates bot/data/scope_model.json."""

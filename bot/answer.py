@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 
 from index.search import Retriever, SearchResult
-from index.text import bigrams, has_chinese, normalize
+from index.text import bigrams, has_chinese, normalize, words
 from bot.itemref import parse_item_number
 from knowledge.parser import Node
 
 MAX_QUESTION_CHARS = 500
+FOLLOW_UP_MARGIN = 0.15
 
 _OVERVIEW_RE = re.compile(
     r"(整改了?哪些方面|哪[几些]个方面|几个方面|多少个方面|主要内容|有哪些整改任务|整改任务有哪些|"
@@ -113,6 +114,7 @@ class Answerer:
 
             policy = ScopePolicy(IntentClassifier(retriever.embedder, cache_dir=retriever.build_dir))
         self.policy = policy
+        self._overview_words: set[str] | None = None
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -158,9 +160,21 @@ class Answerer:
         number = parse_item_number(question)
         if number is not None:
             return self.item_answer(number, question)
-        if _OVERVIEW_RE.search(normalize(question)):
+        if _OVERVIEW_RE.search(normalize(question)) and not self.names_a_subject(question):
             return self.overview(question)
         return self.search_answer(question, context or {})
+
+    def names_a_subject(self, question: str) -> bool:
+        """Whether the question names a subject that singles out a few passages (固定资产, 保密工作)
+        beyond the words people use to ask for an overview (the NLU ``ask_overview`` examples):
+        "旅游厕所的整改任务有哪些" wants 第4条, not the list of all topics."""
+        if self._overview_words is None:
+            classifier = getattr(self.policy, "classifier", None)
+            if classifier is not None:
+                classifier.warm_up()
+            examples = getattr(classifier, "examples", None) or []
+            self._overview_words = {w for e in examples if e.intent == "ask_overview" for w in words(e.text)}
+        return any(w not in self._overview_words for w in self.retriever.specific_words(question))
 
     def item_answer(self, number: int, question: str = "") -> Answer:
         """The numbered item ``number``, whole, or a polite note that it does not exist."""
@@ -250,8 +264,10 @@ class Answerer:
         hits = [h for h in result.hits if h.chunk.anchor.split("-p")[0] in allowed]
         if not hits:
             return None
+        # The last item keeps the floor unless another is clearly better (fused score over 15 %
+        # higher): "连南那边呢？" after 应急广播 stays there though 连南 also builds a sports centre.
         best = hits[0].score
-        hits.sort(key=lambda h: -(h.score + (0.05 * best if h.chunk.anchor.split("-p")[0] == last.anchor else 0)))
+        hits.sort(key=lambda h: -(h.score + (FOLLOW_UP_MARGIN * best if h.chunk.anchor.split("-p")[0] == last.anchor else 0)))
         result.hits = hits[:5]
         return result
 

@@ -172,6 +172,10 @@ class Dialogue:
         intent = parse["intent"]["name"]
         if intent != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(normalize(text)):
             parse["intent"] = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}
+        elif intent == C.INTENT_ASK_OVERVIEW and self.answerer.names_a_subject(text):
+            # "固定资产管理方面采取了哪些整改措施" reads like "整改了哪些方面" to the intent model,
+            # but it names a subject a few passages are about: search those, not list all topics.
+            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
         elif (
             session is not None
             and session.slots.get(C.SLOT_LAST_ITEM)

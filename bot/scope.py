@@ -6,6 +6,8 @@ overlap (bench/RESULTS.md). Several weak signals together can:
 - ``service``: the question asks for a personal service (报名, 办理, 多少钱, 几点…) — a progress
   notice on rectification never answers those;
 - ``max_unknown_idf``: how specific the most specific word is that the notice never uses;
+- ``foreign_names``: places, bodies or people the question names and the notice never does
+  (韶关市, 教育局): a question about another city or office is not about this notice;
 - ``sentence`` / ``dense``: the best sentence and passage cosine;
 - ``coverage`` / ``idf_coverage``: the share of the question's words (plain and IDF-weighted)
   that the notice or the synonym list knows; ``unknown``: how many it does not;
@@ -30,18 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
-from index.text import words
+from index.text import names, words
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
-FEATURES = ("service", "max_unknown_idf", "sentence", "dense", "coverage", "idf_coverage", "unknown",
-            "oos_margin", "bm25", "bigram")
-FEATURES_VERSION = 1
+FEATURES = ("service", "max_unknown_idf", "foreign_names", "sentence", "dense", "coverage", "idf_coverage",
+            "unknown", "oos_margin", "bm25", "bigram")
+FEATURES_VERSION = 2
 
 _SERVICE_RE = re.compile(
     r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
-    r"要带什么|材料|手续|几点|营业时间|开门|关门|下班|鉴定|推荐|怎么交|怎么办)"
+    r"要带什么|材料|手续|几点|营业时间|开门|关门|下班|鉴定|推荐|怎么交|怎么办|怎么考|报考|考试|怎么退|退钱)"
 )
 
 
@@ -148,6 +150,7 @@ class ScopePolicy:
         question = result.query.text
         ws = [w for w in words(question) if len(w) >= 2]
         known = [w for w in ws if w in vocabulary_text or w in synonyms]
+        foreign = [n for n in names(question) if n not in vocabulary_text and n not in synonyms]
         unknown_idf = [idf.get(w, median) for w in ws if w not in known]
         total_idf = sum(idf.get(w, median) for w in ws)
         top = result.hits[0]
@@ -162,6 +165,7 @@ class ScopePolicy:
         return {
             "service": 1.0 if _SERVICE_RE.search(result.query.normalized) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
+            "foreign_names": float(len(foreign)),
             "sentence": float(top.scores.get("sentence", 0.0)),
             "dense": float(top.scores.get("dense", 0.0)),
             "coverage": len(known) / len(ws) if ws else 1.0,
@@ -186,7 +190,7 @@ class ScopePolicy:
             model = ScopeModel.from_json(entry)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("scope model unusable (%s); learning it from the NLU examples", exc)
-            model = self.train(retriever, [], threshold=0.6)
+            model = self.train(retriever, [], threshold=0.5)
         self.model = model
 
     @property

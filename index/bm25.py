@@ -27,6 +27,7 @@ class BM25:
         self.lengths = np.array([len(d) for d in docs], dtype=np.float32)
         self.avgdl = float(self.lengths.mean()) or 1.0
         df = Counter(t for d in docs for t in set(d))
+        self.df = dict(df)  # term -> how many documents hold it
         n = len(docs)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
 

@@ -46,9 +46,15 @@ def has_chinese(text: str) -> bool:
     return bool(_CJK_RE.search(text))
 
 
+# Traditional spellings that opencc's t2s keeps as variants, not the Simplified standard form
+# (Hong Kong and Taiwan write 甚麼 for 什麼; t2s turns it into 甚么, which no notice uses).
+_VARIANTS = {"甚么": "什么", "甚麽": "什么", "爲": "为", "纔": "才"}
+_VARIANT_RE = re.compile("|".join(map(re.escape, _VARIANTS)))
+
+
 def to_simplified(text: str) -> str:
     """Traditional → Simplified Chinese; other text unchanged."""
-    return _T2S.convert(text)
+    return _VARIANT_RE.sub(lambda m: _VARIANTS[m.group()], _T2S.convert(text))
 
 
 def normalize(text: str) -> str:
@@ -75,6 +81,26 @@ def words(text: str) -> list[str]:
         token = token.strip().lower()
         if token and token not in STOPWORDS and _WORD_RE.search(token):
             out.append(token)
+    return out
+
+
+_NAME_FLAGS = frozenset({"ns", "nt", "nr", "nrt", "nz"})
+_NAME_SUFFIX_RE = re.compile(r"(省|市|县|区|镇|乡|村|局|厅|委|办|院|馆|公司|集团)$")
+
+
+def names(text: str) -> list[str]:
+    """Words of normalised text that look like names of places, bodies or people.
+
+    jieba's part-of-speech tags (place, organisation, person, other proper noun) or an
+    administrative suffix (…市, …局, …厅) mark them; single characters are left out.
+    """
+    import jieba.posseg
+
+    out = []
+    for token in jieba.posseg.lcut(normalize(text)):
+        word = token.word.strip()
+        if len(word) >= 2 and _CJK_RE.match(word) and (token.flag in _NAME_FLAGS or _NAME_SUFFIX_RE.search(word)):
+            out.append(word)
     return out
 
 

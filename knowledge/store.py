@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -26,6 +26,15 @@ class NoticeMeta:
     date: str
     period_start: str
     period_end: str
+    # Everyday words for what a passage covers, by anchor (search only, never quoted).
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    def aliases_for(self, anchor: str) -> tuple[str, ...]:
+        """The aliases of a chunk; a split item's pieces (``item-4-p2``) share the item's."""
+        if anchor in self.aliases:
+            return self.aliases[anchor]
+        head, sep, tail = anchor.rpartition("-p")
+        return self.aliases.get(head, ()) if sep and tail.isdigit() and head.startswith("item-") else ()
 
     @property
     def full_title(self) -> str:
@@ -75,7 +84,33 @@ def load_meta(path: Path) -> NoticeMeta:
         raise NoticeParseError(
             f"元数据文件 {path.name} 缺少字段：{'、'.join(missing)}。 / {path.name} lacks: {', '.join(missing)}."
         )
-    return NoticeMeta(**{key: _iso(data[key]) for key in _REQUIRED})
+    return NoticeMeta(**{key: _iso(data[key]) for key in _REQUIRED}, aliases=_aliases(path, data.get("aliases")))
+
+
+def _aliases(path: Path, raw: object) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise NoticeParseError(
+            f"元数据文件 {path.name} 的 aliases 应为“锚点: [词语…]”。 / {path.name}: aliases must map anchors to lists."
+        )
+    out = {}
+    for anchor, values in raw.items():
+        values = values if isinstance(values, list) else [values]
+        words = tuple(dict.fromkeys(str(v).strip() for v in values if v is not None and str(v).strip()))
+        if words:
+            out[str(anchor)] = words
+    return out
+
+
+def _check_aliases(meta: NoticeMeta, notice: Notice, path: Path) -> None:
+    anchors = {node.anchor for node in notice.walk()}
+    unknown = sorted(a for a in meta.aliases if a not in anchors)
+    if unknown:
+        raise NoticeParseError(
+            f"元数据文件 {path.name} 的 aliases 指向通报中不存在的段落：{'、'.join(unknown)}。 / "
+            f"{path.name}: aliases name anchors the notice does not have: {', '.join(unknown)}."
+        )
 
 
 def load_library(folder: Path | str | None = None) -> Library:
@@ -97,6 +132,7 @@ def load_library(folder: Path | str | None = None) -> Library:
             )
         meta = load_meta(meta_file)
         notices[meta.doc] = parse_notice(text_file.read_text(encoding="utf-8"), meta.doc)
+        _check_aliases(meta, notices[meta.doc], meta_file)
         metas[meta.doc] = meta
     return Library(notices, metas, folder)
 

@@ -69,6 +69,19 @@ def test_abstains_with_contact_and_three_suggestions(answerer, question):
     assert len(answer.suggestions) == 3
 
 
+@pytest.mark.parametrize("question", ["佛山市文广旅体局的整改做得怎么样", "肇庆市博物馆最近有什么展览"])
+def test_questions_about_another_city_or_office_are_declined(answerer, question):
+    answer = answerer.answer(question)
+    assert answer.abstained
+    assert answer.debug["features"]["foreign_names"] >= 1
+
+
+def test_a_place_the_notice_names_is_not_foreign(answerer):
+    answer = answerer.answer("连州市入选了什么试点")
+    assert not answer.abstained and answer.citations[0].anchor == "item-5"
+    assert answer.debug["features"]["foreign_names"] == 0
+
+
 @pytest.mark.parametrize("question", ["第16条是什么", "第十六条", "16条讲的什么", "第１６条"])
 def test_item_by_number_returns_the_whole_item(answerer, question):
     answer = answerer.answer(question)

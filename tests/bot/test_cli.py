@@ -51,8 +51,10 @@ def test_eval_reports_recall_and_misses(bot, index_dir, tmp_path):
     report = json.loads(done.stdout)
     assert report["in_scope"] == 2 and report["out_of_scope"] == 1
     assert report["recall@1"] == 0.5 and report["abstention"] == 1.0
-    assert report["misses"] == [{"question": "旅游厕所建了多少座", "expected": "item-5", "kind": "numeric",
-                                 "got": ["item-4", "item-5", "item-6"]}]
+    [miss] = report["misses"]
+    assert {k: miss[k] for k in ("question", "expected", "kind")} == {
+        "question": "旅游厕所建了多少座", "expected": "item-5", "kind": "numeric"}
+    assert miss["got"][0] == "item-4" and len(miss["got"]) == 3
 
 
 def test_eval_rejects_a_malformed_file_with_a_usage_error(index_dir, tmp_path):

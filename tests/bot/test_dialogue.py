@@ -119,3 +119,21 @@ def test_input_without_chinese_is_not_guessed_at(bot, text):
     assert message["custom"]["intent"] == C.INTENT_NLU_FALLBACK
     assert message["custom"]["abstained"] is True
     assert "0763-3375826" in message["text"]
+
+
+@pytest.mark.parametrize(
+    "text, anchor",
+    [("保密工作方面整改了哪些", "item-21"), ("文物保护整改总体情况怎样", "item-11"), ("非遗方面的整改情况怎样", "item-11")],
+)
+def test_an_overview_question_that_names_a_subject_searches_it(bot, text, anchor):
+    """The intent model hears “整改了哪些方面”; the subject (保密工作) singles out a passage."""
+    assert bot.dialogue.classifier.parse(text)["intent"]["name"] == "ask_overview"
+    message = bot.dialogue.handle(f"subject-{text}", text)[0]
+    assert message["custom"]["citations"][0]["anchor"] == anchor
+
+
+@pytest.mark.parametrize("text", ["一共有几个方面", "整改总体情况怎样", "这次整改都涉及哪些领域"])
+def test_a_plain_overview_question_lists_the_topics(bot, text):
+    message = bot.dialogue.handle(f"overview-{text}", text)[0]
+    assert message["custom"]["kind"] == "overview"
+    assert "（十一）" in message["text"]

@@ -4,10 +4,11 @@ import json
 import shutil
 
 import pytest
+import yaml
 
 from index.chunking import chunk_notice
 from index.search import Retriever
-from knowledge.store import load_library
+from knowledge.store import NOTICES_DIR, load_library
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.slow
@@ -50,7 +51,7 @@ def test_hits_carry_each_rankers_view(retriever):
     assert len(hits) == 5
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     top = hits[0]
-    assert set(top.ranks) == {"dense", "sentence", "bm25", "bigram"}
+    assert set(top.ranks) == set(top.scores) == {"dense", "about", "sentence", "bm25", "bigram"}
     assert top.bm25_rank == 1 and top.bm25_score > 0
     assert 0.8 < top.dense_score <= 1.0
 
@@ -66,7 +67,7 @@ def test_manifest_records_sources_and_model(retriever):
     assert manifest["dimension"] == 384
     assert manifest["chunks"] == len(retriever.chunks) == 39
     assert "qingyuan-wlj-xuncha-2025.txt" in manifest["sources"]
-    assert set(manifest["files"]) == {"chunks.faiss", "sentences.faiss", "chunks.json"}
+    assert set(manifest["files"]) == {"chunks.faiss", "about.faiss", "sentences.faiss", "chunks.json"}
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +130,52 @@ def test_a_changed_notice_triggers_a_rebuild(small_index, tmp_path):
     assert second.manifest["sources"]["notice_small.txt"] != small_index.manifest["sources"]["notice_small.txt"]
 
 
+@pytest.fixture(scope="module")
+def without_aliases(retriever, tmp_path_factory):
+    """The published notice with its ``aliases`` taken out of the metadata."""
+    root = tmp_path_factory.mktemp("no-aliases")
+    library = root / "notices"
+    library.mkdir()
+    shutil.copy(NOTICES_DIR / "qingyuan-wlj-xuncha-2025.txt", library)
+    meta = yaml.safe_load((NOTICES_DIR / "qingyuan-wlj-xuncha-2025.yml").read_text(encoding="utf-8"))
+    del meta["aliases"]
+    (library / "qingyuan-wlj-xuncha-2025.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    built = Retriever(retriever.embedder, library_dir=library, build_dir=root / "build")
+    built.warm_up()
+    return built
+
+
+@pytest.mark.parametrize(
+    "question, anchor",
+    [("局里的家底清点过没有", "item-2"), ("老手艺有人学吗", "item-11"), ("附近没地方锻炼身体", "item-13")],
+)
+def test_staff_aliases_bridge_everyday_words(retriever, without_aliases, question, anchor):
+    """家底 (固定资产), 老手艺 (非遗), 锻炼的地方 (健身场地): the words are not in the notice, the
+    model does not link them, the aliases in the notice's metadata do — and they are the reason."""
+    assert retriever.search(question, top_k=1)[0].chunk.anchor == anchor
+    assert without_aliases.search(question, top_k=1)[0].chunk.anchor != anchor
+
+
+def test_about_ranker_reads_heading_and_aliases(retriever):
+    chunk = next(c for c in retriever.chunks if c.anchor == "item-2")
+    assert retriever.about_text(chunk).startswith(chunk.title)
+    assert "家底" in retriever.about_text(chunk)
+    hit = retriever.search("家底", top_k=1)[0]
+    assert hit.chunk.anchor == "item-2" and hit.ranks["about"] == 1
+
+
+def test_rank_fusion_is_still_available(retriever):
+    rrf = Retriever(retriever.embedder, build_dir=retriever.build_dir, fusion="rrf")
+    hits = rrf.search("应急广播建设进展如何", top_k=3)
+    assert hits[0].chunk.anchor == "item-16"
+    assert hits[0].score <= sum(rrf.weights.values()) / (rrf.rrf_k + 1) + 1e-9
+
+
 def test_bad_settings_are_refused(retriever):
     with pytest.raises(ValueError, match="top_k"):
         Retriever(retriever.embedder, top_k=0)
+    with pytest.raises(ValueError, match="fusion"):
+        Retriever(retriever.embedder, fusion="max")
     with pytest.raises(ValueError, match="unknown rankers"):
         Retriever(retriever.embedder, weights={"magic": 1.0})
 

@@ -1,5 +1,6 @@
 """The parser on the published notice, on a second notice of another numbering mix, and on junk."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,41 @@ def test_library_loads_metadata():
     assert meta.title == "关于八届市委第五轮巡察整改进展情况的通报"
     assert meta.issuer == "中共清远市文化广电旅游体育局党组"
     assert (meta.date, meta.period_start, meta.period_end) == ("2025-10-16", "2025-10-16", "2025-11-16")
+
+
+def test_aliases_are_loaded_per_anchor_and_shared_by_split_pieces():
+    library = load_library()
+    meta = library.meta["qingyuan-wlj-xuncha-2025"]
+    notice = library.notices["qingyuan-wlj-xuncha-2025"]
+    anchors = {node.anchor for node in notice.walk()}
+    assert set(meta.aliases) <= anchors
+    assert {f"item-{n}" for n in range(1, 29)} <= set(meta.aliases)
+    assert "家底" in meta.aliases["item-2"]
+    assert meta.aliases_for("item-4-p2") == meta.aliases["item-4"]
+    assert meta.aliases_for("item-99") == ()
+
+
+@pytest.mark.parametrize(
+    "aliases, message",
+    [("  item-99: [某词]\n", "item-99"), ("  item-1: 会议\n  item-98: [x]\n", "item-98")],
+)
+def test_aliases_naming_a_missing_passage_are_refused(tmp_path, aliases, message):
+    for suffix in (".txt", ".yml"):
+        shutil.copy(DATA / f"notice_small{suffix}", tmp_path / f"notice_small{suffix}")
+    meta = tmp_path / "notice_small.yml"
+    meta.write_text(meta.read_text(encoding="utf-8") + "aliases:\n" + aliases, encoding="utf-8")
+    with pytest.raises(NoticeParseError, match=message) as err:
+        load_library(tmp_path)
+    assert "不存在的段落" in str(err.value)
+
+
+def test_aliases_that_are_not_a_mapping_are_refused(tmp_path):
+    for suffix in (".txt", ".yml"):
+        shutil.copy(DATA / f"notice_small{suffix}", tmp_path / f"notice_small{suffix}")
+    meta = tmp_path / "notice_small.yml"
+    meta.write_text(meta.read_text(encoding="utf-8") + "aliases: [会议, 学习]\n", encoding="utf-8")
+    with pytest.raises(NoticeParseError, match="aliases"):
+        load_library(tmp_path)
 
 
 @pytest.mark.parametrize("text", ["", "   \n", "一则新闻。没有任何编号结构。\n\n记者 张三", "一、只有一个部分\n\n正文。"])

@@ -1,0 +1,44 @@
+"""Text normalisation and the word views that indexing and querying share (no model needed)."""
+
+import pytest
+
+from index.text import bigrams, names, normalize, words
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("巡察組甚麼時候反饋了意見？", "巡察组什么时候反馈了意见?"),  # 甚麼: t2s keeps 甚么, we fold it
+        ("應急廣播建設進展如何", "应急广播建设进展如何"),
+        ("第１６条　讲了什么", "第16条 讲了什么"),
+        ("  多个   空格 ", "多个 空格"),
+    ],
+)
+def test_normalize(text, expected):
+    assert normalize(text) == expected
+
+
+def test_words_drop_stop_words_and_punctuation():
+    found = words("请问应急广播建设进展如何？")  # 应急广播 may be one word once the index taught jieba
+    assert "".join(found) == "应急广播建设"
+    assert "的" not in words("旅游景区的安全")
+
+
+def test_bigrams_cover_runs_of_chinese():
+    assert bigrams("应急广播") == ["应急", "急广", "广播"]
+    assert bigrams("A级 景区") == ["a", "级", "景区"]  # a lone character stands for itself
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("韶关市文化广电旅游局的整改情况", {"韶关市"}),
+        ("清远市教育局的通报在哪看", {"清远市", "教育局"}),
+        ("应急广播建设进展如何", set()),
+        ("旅游厕所建了多少座", set()),
+    ],
+)
+def test_names_find_places_and_bodies(text, expected):
+    assert expected <= set(names(text))
+    if not expected:
+        assert names(text) == []
