@@ -6,14 +6,19 @@ The held-out file is only ever measured here, never tuned on.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from bench._results import write_section
 from bot.evaluate import Report, answer_ranker, evaluate, load_questions
 from bot.runtime import build_bot
+from index.search import Retriever
+from knowledge.store import NOTICES_DIR
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 SPLITS = {"tuning": DATA / "questions_tune.tsv", "held-out": DATA / "questions_heldout.tsv"}
@@ -33,6 +38,57 @@ def _ranker_only(retriever, weights: dict, threshold: float | None = None, ranke
         return [h.chunk.anchor for h in hits], abstain
 
     return rank
+
+
+def _plain_retriever(embedder, root: Path) -> Retriever:
+    """The same index over the notice alone: no staff aliases, no synonyms (for baselines)."""
+    library = root / "notices"
+    library.mkdir()
+    for text in NOTICES_DIR.glob("*.txt"):
+        shutil.copy(text, library)
+        meta = yaml.safe_load(text.with_suffix(".yml").read_text(encoding="utf-8"))
+        meta.pop("aliases", None)
+        (library / f"{text.stem}.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    retriever = Retriever(embedder, library_dir=library, build_dir=root / "build", synonyms={})
+    retriever.warm_up()
+    return retriever
+
+
+def _search_ranker(retriever):
+    """Ranking only: the search's order, never abstaining (for ablations)."""
+
+    def rank(question: str):
+        return [h.chunk.anchor for h in retriever.search(question, top_k=3)], False
+
+    return rank
+
+
+def _scope_cross_validation(bot, questions, folds: int = 5, seed: int = 0) -> tuple[float, float]:
+    """Abstention and false abstention of the scope model learnt without the question judged:
+    the tuning figures are otherwise figures on the model's own training data."""
+    from bot.scope import fit
+
+    policy, retriever = bot.answerer.policy, bot.retriever
+    policy.warm_up(retriever)
+    text = retriever.vocabulary_text
+    base_rows, base_y = [], []
+    for i, example in enumerate(policy.classifier.examples):
+        if example.intent in ("ask_notice", "ask_contact", "out_of_scope"):
+            result = retriever.search_full(example.text)
+            base_rows.append(policy._vector(policy.features(result, text, retriever.synonyms, exclude=i)))
+            base_y.append(int(example.intent == "out_of_scope"))
+    rows = np.array([policy._vector(policy.features(retriever.search_full(q.question), text, retriever.synonyms))
+                     for q in questions])
+    y = np.array([int(q.out_of_scope) for q in questions])
+    fold = np.random.RandomState(seed).randint(0, folds, len(questions))
+    abstain = np.zeros(len(questions), dtype=bool)
+    for f in range(folds):
+        train = fold != f
+        model = fit(np.vstack([base_rows, rows[train]]), np.concatenate([base_y, y[train]]),
+                    policy.threshold, "cv", {})
+        for i in np.where(fold == f)[0]:
+            abstain[i] = model.probability(rows[i]) >= policy.threshold
+    return float(abstain[y == 1].mean()), float(abstain[y == 0].mean())
 
 
 def _dialogue_ranker(dialogue):
@@ -78,15 +134,30 @@ def main() -> None:
     bot.warm_up()
     retriever = bot.retriever
     tune = load_questions(SPLITS["tuning"])
-    dense_t = _best_threshold(retriever, tune, "dense")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-quality-"))
+    try:
+        plain = _plain_retriever(bot.embedder, workdir)
+        _report(bot, retriever, plain, tune)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _report(bot, retriever, plain, tune) -> None:
+    dense_t = _best_threshold(plain, tune, "dense")
+    cv_abstention, cv_false = _scope_cross_validation(bot, tune)
+    rrf = Retriever(bot.embedder, build_dir=retriever.build_dir, fusion="rrf")
+    no_aliases = Retriever(bot.embedder, library_dir=plain.library_dir, build_dir=plain.build_dir)
     lines = [
         "## Retrieval and abstention quality (`bench/bench_quality.py`)",
         "",
         "Question sets in `tests/data/` (see its README): colloquial paraphrases, numeric facts,",
-        "Traditional Chinese, structure and out-of-scope questions. The held-out file is never tuned on.",
+        "Traditional Chinese, structure and out-of-scope questions. The held-out file is never tuned on;",
+        "it was written blind, by an author who never saw the bot, its code or its word lists.",
         "recall@1 counts a question right when the first cited passage is the expected one (and the bot",
         "did not abstain); abstention is the share of out-of-scope questions declined; false abstention",
-        "the share of answerable ones declined.",
+        "the share of answerable ones declined. Baselines and ablations search the notice alone (no",
+        "staff aliases, no synonyms) unless the row says otherwise; ablation rows rank only (they never",
+        "abstain), so compare them with the search-only row of ours.",
         "",
     ]
     misses = []
@@ -99,9 +170,12 @@ def main() -> None:
         ours = evaluate(questions, answer_ranker(bot.answerer))
         elapsed = time.perf_counter() - started
         dialogue = evaluate(questions, _dialogue_ranker(bot.dialogue))
-        bm25 = evaluate(questions, _ranker_only(retriever, {"bm25": 1.0}))
-        dense = evaluate(questions, _ranker_only(retriever, {"dense": 1.0}))
-        dense_thr = evaluate(questions, _ranker_only(retriever, {"dense": 1.0}, dense_t, "dense"))
+        search_only = evaluate(questions, _search_ranker(retriever))
+        without_aliases = evaluate(questions, _search_ranker(no_aliases))
+        with_rrf = evaluate(questions, _search_ranker(rrf))
+        bm25 = evaluate(questions, _ranker_only(plain, {"bm25": 1.0}))
+        dense = evaluate(questions, _ranker_only(plain, {"dense": 1.0}))
+        dense_thr = evaluate(questions, _ranker_only(plain, {"dense": 1.0}, dense_t, "dense"))
         lines += [
             f"### {split} ({len(questions)} questions: "
             + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + ")",
@@ -110,6 +184,9 @@ def main() -> None:
             "|---|---|---|---|---|---|---|---|",
             _row("**hybrid + scope model (ours)**", ours, True),
             _row("ours through the embedded dialogue (intents first, as the widget)", dialogue, True),
+            _row("ours, search only (never abstains)", search_only, False),
+            _row("ablation: ours without the staff aliases (search only)", without_aliases, False),
+            _row("ablation: ours with reciprocal-rank fusion (search only)", with_rrf, False),
             _row("plain BM25 (jieba words)", bm25, False),
             _row("dense only (e5-small, FAISS)", dense, False),
             _row(f"dense only, abstain below cosine {dense_t:.4f}", dense_thr, True),
@@ -117,6 +194,13 @@ def main() -> None:
             f"Ours answered {len(questions)} questions in {elapsed:.1f} s.",
             "",
         ]
+        if split == "tuning":
+            lines += [
+                "The scope model is learnt on these questions, so its tuning figures are optimistic; "
+                f"5-fold cross-validated on them it abstains on **{cv_abstention:.3f}** of the out-of-scope "
+                f"questions with **{cv_false:.3f}** false abstention.",
+                "",
+            ]
         if split == "held-out":
             misses = ours.misses
     lines += ["### What the held-out set still gets wrong", ""]
@@ -126,6 +210,11 @@ def main() -> None:
         "",
         f"The dense-only threshold ({dense_t:.4f}) is the best single cut on the tuning set: it shows why a",
         "similarity threshold alone cannot separate answerable from unanswerable questions.",
+        "",
+        "History: the first held-out set (135 questions, written with the tuning set) measured recall@1",
+        "0.860, colloquial 0.744, abstention 0.857, false abstention 0.028 before the aliases, the",
+        "`about` ranker, score fusion and the foreign-name signal. Its misses had been read, so it was",
+        "retired into the tuning file and replaced by the blind set above (tests/data/README.md).",
     ]
     write_section("quality", "\n".join(lines))
     print("\n".join(lines))

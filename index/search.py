@@ -462,6 +462,8 @@ class Retriever:
                 low, high = float(raw[name].min()), float(raw[name].max())
                 if high > low:
                     fused += w * (raw[name] - low) / (high - low)
+        if self.fusion == "score":
+            fused /= sum(w for w in self.weights.values() if w) or 1.0  # 1.0: first for every ranker
         order = np.argsort(-fused, kind="stable")[:top_k]
         hits = [
             Hit(
