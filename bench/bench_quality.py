@@ -70,16 +70,8 @@ def _scope_cross_validation(bot, questions, folds: int = 5, seed: int = 0) -> tu
 
     policy, retriever = bot.answerer.policy, bot.retriever
     policy.warm_up(retriever)
-    text = retriever.vocabulary_text
-    base_rows, base_y = [], []
-    for i, example in enumerate(policy.classifier.examples):
-        if example.intent in ("ask_notice", "ask_contact", "out_of_scope"):
-            result = retriever.search_full(example.text)
-            base_rows.append(policy._vector(policy.features(result, text, retriever.synonyms, exclude=i)))
-            base_y.append(int(example.intent == "out_of_scope"))
-    rows = np.array([policy._vector(policy.features(retriever.search_full(q.question), text, retriever.synonyms))
-                     for q in questions])
-    y = np.array([int(q.out_of_scope) for q in questions])
+    X, labels, nlu = policy.examples(retriever, [(q.question, q.out_of_scope) for q in questions])
+    base_rows, base_y, rows, y = X[:nlu], labels[:nlu], X[nlu:], labels[nlu:]
     fold = np.random.RandomState(seed).randint(0, folds, len(questions))
     abstain = np.zeros(len(questions), dtype=bool)
     for f in range(folds):

@@ -197,9 +197,10 @@ class ScopePolicy:
     def threshold(self) -> float:
         return self._threshold if self._threshold is not None else self.model.threshold
 
-    def train(self, retriever, questions: list[tuple[str, bool]], threshold: float) -> ScopeModel:
-        """Learn weights from the NLU ``ask_notice``/``ask_contact``/``out_of_scope`` examples
-        (each left out of its own k-NN) plus ``questions`` (text, out_of_scope?)."""
+    def examples(self, retriever, questions: list[tuple[str, bool]] = ()) -> tuple[np.ndarray, np.ndarray, int]:
+        """Feature rows and labels (1 = out of scope) to learn from: the NLU ``ask_notice``/
+        ``ask_contact``/``out_of_scope`` examples (each left out of its own k-NN), then
+        ``questions`` (text, out_of_scope?). :returns: (rows, labels, how many are NLU examples)."""
         retriever.warm_up()
         self.classifier.warm_up()
         text = retriever.vocabulary_text
@@ -209,12 +210,18 @@ class ScopePolicy:
                 result = retriever.search_full(example.text)
                 rows.append(self._vector(self.features(result, text, retriever.synonyms, exclude=i)))
                 labels.append(int(example.intent == "out_of_scope"))
+        nlu = len(rows)
         for question, oos in questions:
             result = retriever.search_full(question)
             rows.append(self._vector(self.features(result, text, retriever.synonyms)))
             labels.append(int(oos))
-        trained_on = {"nlu_examples": len(rows) - len(questions), "questions": len(questions)}
-        return fit(np.array(rows), np.array(labels), threshold, retriever.embedder.name, trained_on)
+        return np.array(rows), np.array(labels), nlu
+
+    def train(self, retriever, questions: list[tuple[str, bool]], threshold: float) -> ScopeModel:
+        """Learn weights from the NLU examples plus ``questions`` (see :meth:`examples`)."""
+        rows, labels, nlu = self.examples(retriever, questions)
+        trained_on = {"nlu_examples": nlu, "questions": len(questions)}
+        return fit(rows, labels, threshold, retriever.embedder.name, trained_on)
 
     @staticmethod
     def _vector(features: dict) -> np.ndarray:
