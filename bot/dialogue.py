@@ -32,6 +32,7 @@ from bot.actions import (
 )
 from bot.answer import MAX_QUESTION_CHARS, Answerer
 from bot.nlu import BOT_DIR, IntentClassifier
+from bot.scope import foreign_names
 from index.text import has_chinese, normalize
 
 DOMAIN_FILE = BOT_DIR / "domain.yml"
@@ -170,7 +171,15 @@ class Dialogue:
             return {"text": text, "intent": {"name": C.INTENT_NLU_FALLBACK, "confidence": 0.0}, "entities": []}
         parse = self.classifier.parse(text)
         intent = parse["intent"]["name"]
-        if intent != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(normalize(text)):
+        retriever = self.answerer.retriever
+        retriever.warm_up()
+        contact_words = intent != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(normalize(text))
+        if ((contact_words or intent in (C.INTENT_ASK_CONTACT, C.INTENT_ASK_OVERVIEW))
+                and foreign_names(text, retriever.vocabulary_text, retriever.synonyms)):
+            # "清远市公安局的联系电话是多少" is not asking for this bureau's phone: let the notice
+            # search (and its scope model) decide, as for any question about another office.
+            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
+        elif contact_words:
             parse["intent"] = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}
         elif intent == C.INTENT_ASK_OVERVIEW and self.answerer.names_a_subject(text):
             # "固定资产管理方面采取了哪些整改措施" reads like "整改了哪些方面" to the intent model,

@@ -11,6 +11,11 @@ overlap (bench/RESULTS.md). Several weak signals together can:
 - ``sentence`` / ``dense``: the best sentence and passage cosine;
 - ``coverage`` / ``idf_coverage``: the share of the question's words (plain and IDF-weighted)
   that the notice or the synonym list knows; ``unknown``: how many it does not;
+- ``type_unmet``: the question asks for a kind of fact — a count of something (几枚, 多少人), an
+  amount of money, a share, a date — and the passage found states none of that kind: the notice
+  talks about the subject but not about what is asked (省里给了多少钱, 什么时候建成开放);
+- ``asks_name``: the question asks who someone is by name (局长叫什么名字), which a rectification
+  notice does not say;
 - ``oos_margin``: how much nearer the question is to the Rasa NLU ``out_of_scope`` examples than
   to the ``ask_notice`` ones (the same k-NN the dialogue uses);
 - ``bm25`` / ``bigram``: the lexical rankers' top scores (log).
@@ -37,14 +42,47 @@ from index.text import names, words
 log = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
-FEATURES = ("service", "max_unknown_idf", "foreign_names", "sentence", "dense", "coverage", "idf_coverage",
-            "unknown", "oos_margin", "bm25", "bigram")
-FEATURES_VERSION = 2
+FEATURES = ("service", "max_unknown_idf", "foreign_names", "type_unmet", "asks_name", "sentence", "dense",
+            "coverage", "idf_coverage", "unknown", "oos_margin", "bm25", "bigram")
+FEATURES_VERSION = 3
+REGULARISATION_C = 1.0
 
 _SERVICE_RE = re.compile(
     r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
-    r"要带什么|材料|手续|几点|营业时间|开门|关门|下班|鉴定|推荐|怎么交|怎么办|怎么考|报考|考试|怎么退|退钱)"
+    r"要带什么|材料|手续|几点|营业时间|开门|关门|下班|鉴定|推荐|怎么交|怎么办|怎么考|报考|考试|怎么退|退钱|"
+    r"怎么去|怎么走|坐车|乘车|坐几路)"
 )
+
+
+_NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)"
+_ASK_COUNT_RE = re.compile(r"(?:多少|几)([个座条家名项次人元块钱枚所处批场届期套台件本位户])")
+_ASK_SHARE_RE = re.compile(r"百分之几|百分比|占比|比例|比率")
+_ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|几月|几号|多久|哪个月")
+_DATE_RE = re.compile(r"\d{4}\s*[-—–至到]\s*\d{4}|\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年度|[一二三四五六七八九十]+月")
+_SHARE_RE = re.compile(r"%|％|百分之|成以上")
+_ASKS_NAME_RE = re.compile(r"叫什么名字|叫什么|姓名|名字|(?:是|都有)谁[?？吗呀啊]*$|哪位|成员名单|有哪些成员")
+# Measure words that answer each other: 多少个 is answered by 368座, 多少人 by 31名, 多少钱 by 元.
+_SAME_MEASURE = {"个": r"(?:[\u4e00-\u9fff%]|$)", "人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
+                 "元": "元", "块": "元", "钱": "元"}
+
+
+def type_unmet(question: str, passage: str) -> bool:
+    """Whether ``question`` asks for a kind of fact (a count with its measure word, money, a share,
+    a date) that ``passage`` does not state at all."""
+    if _ASK_DATE_RE.search(question):
+        return not _DATE_RE.search(passage)
+    if _ASK_SHARE_RE.search(question):
+        return not _SHARE_RE.search(passage)
+    match = _ASK_COUNT_RE.search(question)
+    if match:
+        measure = _SAME_MEASURE.get(match.group(1), re.escape(match.group(1)))
+        return not re.search(_NUMERAL + r"\s*[万亿]?\s*" + measure, passage)
+    return False
+
+
+def foreign_names(question: str, vocabulary_text: str, synonyms: dict) -> list[str]:
+    """Places and offices the question names that the notice never does (韶关市, 市公安局)."""
+    return [n for n in names(question) if n not in vocabulary_text and n not in synonyms]
 
 
 def _idf():
@@ -119,8 +157,15 @@ def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, tr
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=1.0, max_iter=1000).fit((X - mean) / scale, y)
+    model = LogisticRegression(C=REGULARISATION_C, max_iter=1000).fit((X - mean) / scale, y)
     return ScopeModel(model.coef_[0], float(model.intercept_[0]), mean, scale, threshold, embedding_model, trained_on)
+
+
+def abstains(model: ScopeModel, x: np.ndarray, threshold: float) -> bool:
+    """The decision: out of scope at ``threshold`` or above — or when the question asks for a kind
+    of fact the passage does not hold (``type_unmet``): an extractive answer cannot quote a number
+    or a date that is not there, whatever the other signals say."""
+    return model.probability(x) >= threshold or bool(x[FEATURES.index("type_unmet")] >= 1)
 
 
 class ScopePolicy:
@@ -150,7 +195,7 @@ class ScopePolicy:
         question = result.query.text
         ws = [w for w in words(question) if len(w) >= 2]
         known = [w for w in ws if w in vocabulary_text or w in synonyms]
-        foreign = [n for n in names(question) if n not in vocabulary_text and n not in synonyms]
+        foreign = foreign_names(question, vocabulary_text, synonyms)
         unknown_idf = [idf.get(w, median) for w in ws if w not in known]
         total_idf = sum(idf.get(w, median) for w in ws)
         top = result.hits[0]
@@ -163,9 +208,13 @@ class ScopePolicy:
         oos = np.sort(sims[labels == "out_of_scope"])[-2:].mean()
         ins = np.sort(sims[labels == "ask_notice"])[-2:].mean()
         return {
-            "service": 1.0 if _SERVICE_RE.search(result.query.normalized) else 0.0,
+            # A cue the notice itself uses (预约 in 做好预约团体讲解服务) is its subject, not a request.
+            "service": 1.0 if any(m.group() not in vocabulary_text
+                                  for m in _SERVICE_RE.finditer(result.query.normalized)) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
+            "type_unmet": 1.0 if type_unmet(result.query.normalized, top.chunk.text) else 0.0,
+            "asks_name": 1.0 if _ASKS_NAME_RE.search(result.query.normalized) else 0.0,
             "sentence": float(top.scores.get("sentence", 0.0)),
             "dense": float(top.scores.get("dense", 0.0)),
             "coverage": len(known) / len(ws) if ws else 1.0,
@@ -182,6 +231,7 @@ class ScopePolicy:
         """Load the learnt weights; relearn from the NLU examples if they fit another model."""
         if self.model is not None:
             return
+        names("清远市")  # load the name tagger's dictionary now, not on a citizen's first question
         name = retriever.embedder.name
         try:
             entry = next((m for m in load_models(self.model_file) if m.get("embedding_model") == name), None)
@@ -231,7 +281,8 @@ class ScopePolicy:
         """:returns: (abstain?, the features and the probability that decided)."""
         self.warm_up(retriever)
         features = self.features(result, retriever.vocabulary_text, retriever.synonyms)
-        p = self.model.probability(self._vector(features))
+        x = self._vector(features)
+        p = self.model.probability(x)
         features = {k: round(v, 4) for k, v in features.items()}
         features["p_out_of_scope"] = round(p, 4)
-        return p >= self.threshold, features
+        return abstains(self.model, x, self.threshold), features

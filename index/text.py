@@ -84,22 +84,35 @@ def words(text: str) -> list[str]:
     return out
 
 
-_NAME_FLAGS = frozenset({"ns", "nt", "nr", "nrt", "nz"})
+_NAME_FLAGS = frozenset({"nt"})
 _NAME_SUFFIX_RE = re.compile(r"(省|市|县|区|镇|乡|村|局|厅|委|办|院|馆|公司|集团)$")
+
+
+_NAMES: list = []
+
+
+def _name_tokenizer():
+    """jieba's part-of-speech tagger on its own dictionary, apart from the words the index teaches
+    the shared one: 市博物馆 as one word would hide the 肇庆市 in 肇庆市博物馆."""
+    with _LOCK:
+        if not _NAMES:
+            import jieba.posseg
+
+            _NAMES.append(jieba.posseg.POSTokenizer(jieba.Tokenizer()))
+        return _NAMES[0]
 
 
 def names(text: str) -> list[str]:
     """Words of normalised text that look like names of places, bodies or people.
 
-    jieba's part-of-speech tags (place, organisation, person, other proper noun) or an
-    administrative suffix (…市, …局, …厅) mark them; single characters are left out.
+    An administrative suffix (…市, …局, …厅) or jieba's organisation tag marks them, in words of
+    three characters or more; jieba's place and person tags alone are too noisy (东西, 台风 and
+    洪水 come out as names).
     """
-    import jieba.posseg
-
     out = []
-    for token in jieba.posseg.lcut(normalize(text)):
+    for token in _name_tokenizer().lcut(normalize(text)):
         word = token.word.strip()
-        if len(word) >= 2 and _CJK_RE.match(word) and (token.flag in _NAME_FLAGS or _NAME_SUFFIX_RE.search(word)):
+        if len(word) >= 3 and _CJK_RE.match(word) and (token.flag in _NAME_FLAGS or _NAME_SUFFIX_RE.search(word)):
             out.append(word)
     return out
 

@@ -137,3 +137,11 @@ def test_a_plain_overview_question_lists_the_topics(bot, text):
     message = bot.dialogue.handle(f"overview-{text}", text)[0]
     assert message["custom"]["kind"] == "overview"
     assert "（十一）" in message["text"]
+
+
+def test_another_offices_phone_is_not_answered_with_ours(bot):
+    ours = bot.dialogue.handle("phone-1", "联系电话是多少")[0]
+    assert ours["custom"]["kind"] == "contact" and "0763-3375826" in ours["text"]
+    theirs = bot.dialogue.handle("phone-2", "清远市公安局的联系电话是多少")[0]
+    assert theirs["custom"]["abstained"] is True
+    assert "没有涉及" in theirs["text"]

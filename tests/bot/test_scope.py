@@ -1,0 +1,44 @@
+"""The abstention signals that need no model: what kind of fact a question asks for, names."""
+
+import pytest
+
+from bot.scope import _ASKS_NAME_RE, foreign_names, type_unmet
+
+
+@pytest.mark.parametrize(
+    "question, passage, unmet",
+    [
+        ("旅游厕所建了多少座", "全市建成旅游集散中心8个，旅游咨询服务点63个，旅游厕所368座。", False),
+        ("旅游厕所有多少个", "旅游厕所368座", False),  # 个 is answered by any measure word
+        ("多少人完成了岗位晋升", "完成直属单位31名干部的岗位晋升程序", False),  # 人 ~ 名
+        ("运动会拿了几枚金牌", "组织参加全国少数民族传统体育运动会取得了优异成绩", True),
+        ("省里给了多少钱", "争取到2025年广东省老少边及欠发达地区县级应急广播系统建设资金", True),
+        ("拨了多少钱", "下达资金100万元", False),
+        ("基层受测人员比例是多少", "社区、农村等基层受测人员达到50%以上", False),
+        ("会费是工资的百分之几", "明确会费缴纳比例", True),
+        ("新馆什么时候开放", "2025年8月实现新馆局部开放", False),
+        ("健身中心什么时候建成", "加强对连南全民健身中心建设工作的指导", True),
+        ("保护规划管的是从哪年到哪年", "完成《青塘遗址保护规划（2021-2035）》", False),
+        ("应急广播建设进展如何", "市级应急广播系统已完成建设", False),  # asks for no kind of fact
+    ],
+)
+def test_type_unmet(question, passage, unmet):
+    assert type_unmet(question, passage) is unmet
+
+
+@pytest.mark.parametrize(
+    "question, asks",
+    [("局长叫什么名字", True), ("厅长是谁？", True), ("巡察组有哪些成员", True),
+     ("旅游景区的安全谁来管", False), ("是谁亲自挂帅负总责", False)],
+)
+def test_asks_name(question, asks):
+    assert bool(_ASKS_NAME_RE.search(question)) is asks
+
+
+def test_foreign_names_are_names_the_notice_lacks():
+    vocabulary = "清远市文化广电旅游体育局……连南应急广播系统……"
+    synonyms = {"旅体局": ["文化广电旅游体育局"]}  # the bureau's short name, from synonyms.yml
+    assert foreign_names("韶关市文广旅体局的通报", vocabulary, synonyms) == ["韶关市"]
+    assert foreign_names("清远市文广旅体局的通报", vocabulary, synonyms) == []
+    assert foreign_names("清远市的应急广播", vocabulary, {}) == []
+    assert foreign_names("刮台风发洪水时村里响的大喇叭", vocabulary, {}) == []  # not names
