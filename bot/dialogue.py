@@ -40,6 +40,8 @@ RULES_FILE = BOT_DIR / "data" / "rules.yml"
 
 # Short follow-ups ("连南那边呢？", "那经费怎么用的？") are answered against the last item even
 # when the intent model, seeing no subject, calls them out of scope.
+_SMALL_TALK = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK}
+SMALL_TALK_CONFIDENCE = 0.8
 _FOLLOW_UP_RE = re.compile(r"(呢[？?！!。]*$|那边|那里|^那|^还有|^另外|这方面|这一块)")
 # Unmistakable requests for the contact paragraph; anything vaguer ("私人邮箱") is left to the intents.
 _CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
@@ -179,8 +181,16 @@ class Dialogue:
             # "清远市公安局的联系电话是多少" is not asking for this bureau's phone: let the notice
             # search (and its scope model) decide, as for any question about another office.
             parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
+        elif contact_words and self._names_another_subject(text):
+            # "非遗展馆的预约电话是多少" asks for a phone, but not for ours: the notice search and its
+            # scope model decide.
+            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
         elif contact_words:
             parse["intent"] = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}
+        elif intent in _SMALL_TALK and parse["intent"]["confidence"] < SMALL_TALK_CONFIDENCE:
+            # "官网上以前发的老内容有没有人回头核查" is not a goodbye for its 回头: unsure small
+            # talk goes to the search, which answers or declines.
+            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
         elif intent == C.INTENT_ASK_OVERVIEW and self.answerer.names_a_subject(text):
             # "固定资产管理方面采取了哪些整改措施" reads like "整改了哪些方面" to the intent model,
             # but it names a subject a few passages are about: search those, not list all topics.
@@ -195,6 +205,13 @@ class Dialogue:
             parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
             parse["follow_up"] = True
         return parse
+
+    def _names_another_subject(self, text: str) -> bool:
+        """Whether ``text`` names a subject of another passage than the contact paragraph."""
+        retriever = self.answerer.retriever
+        contact = next((c for c in retriever.chunks if c.anchor == "contact"), None)
+        own = retriever.passage_words(contact) if contact else ""
+        return any(w not in own for w in retriever.specific_words(text))
 
     def _run_action(self, name: str, session: Session, parse: dict) -> tuple[list[dict], list[dict]]:
         tracker = Tracker(

@@ -16,6 +16,9 @@ overlap (bench/RESULTS.md). Several weak signals together can:
   talks about the subject but not about what is asked (省里给了多少钱, 什么时候建成开放);
 - ``asks_name``: the question asks who someone is by name (局长叫什么名字), which a rectification
   notice does not say;
+- ``passage_coverage``: the IDF-weighted share of the question's words that the passage found
+  uses (text, heading, aliases): a near miss names the subject and then something else
+  (多少名干部受到了处分 finds 第27条's 31名干部, and 处分 is nowhere in it);
 - ``oos_margin``: how much nearer the question is to the Rasa NLU ``out_of_scope`` examples than
   to the ``ask_notice`` ones (the same k-NN the dialogue uses);
 - ``bm25`` / ``bigram``: the lexical rankers' top scores (log).
@@ -28,6 +31,7 @@ start-up.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -43,8 +47,8 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
 FEATURES = ("service", "max_unknown_idf", "foreign_names", "type_unmet", "asks_name", "sentence", "dense",
-            "coverage", "idf_coverage", "unknown", "oos_margin", "bm25", "bigram")
-FEATURES_VERSION = 3
+            "coverage", "idf_coverage", "passage_coverage", "unknown", "oos_margin", "bm25", "bigram")
+FEATURES_VERSION = 4
 REGULARISATION_C = 1.0
 
 _SERVICE_RE = re.compile(
@@ -55,20 +59,39 @@ _SERVICE_RE = re.compile(
 
 
 _NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)"
-_ASK_COUNT_RE = re.compile(r"(?:多少|几)([个座条家名项次人元块钱枚所处批场届期套台件本位户])")
+_ASK_COUNT_RE = re.compile(r"(?:多少|几)([个座条家名项次人元块钱枚所处批场届期套台件本位户天周])")
 _ASK_SHARE_RE = re.compile(r"百分之几|百分比|占比|比例|比率")
 _ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|几月|几号|多久|哪个月")
 _DATE_RE = re.compile(r"\d{4}\s*[-—–至到]\s*\d{4}|\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年度|[一二三四五六七八九十]+月")
 _SHARE_RE = re.compile(r"%|％|百分之|成以上")
+# Asking for the thing itself (电话是多少, 打什么电话), not talking about it (用私人邮箱).
+_ASK_PHONE_RE = re.compile(r"(?:电话|热线|号码|手机号?)(?:号码)?(?:是|为)?(?:多少|几号|什么)|打(?:什么|哪个|哪)\S{0,2}电话")
+_PHONE_RE = re.compile(r"\d{3,4}-\d{7,8}|\d{7,}")
+_ASK_EMAIL_RE = re.compile(r"(?:邮箱|电邮|e-?mail)(?:地址)?(?:是|为)?(?:多少|什么|啥)", re.I)
+# Where something is (在哪里, 什么地方), not where money went (花在哪, 用在哪).
+_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|什么位置|地址|地点|分布在")
+_ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 _ASKS_NAME_RE = re.compile(r"叫什么名字|叫什么|姓名|名字|(?:是|都有)谁[?？吗呀啊]*$|哪位|成员名单|有哪些成员")
 # Measure words that answer each other: 多少个 is answered by 368座, 多少人 by 31名, 多少钱 by 元.
 _SAME_MEASURE = {"个": r"(?:[\u4e00-\u9fff%]|$)", "人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
                  "元": "元", "块": "元", "钱": "元"}
 
 
+@functools.lru_cache(maxsize=256)
+def _places(passage: str) -> bool:
+    """Whether a passage names a place (清新区太和镇, 英德青塘镇) by the name tagger."""
+    return bool(names(passage))
+
+
 def type_unmet(question: str, passage: str) -> bool:
-    """Whether ``question`` asks for a kind of fact (a count with its measure word, money, a share,
-    a date) that ``passage`` does not state at all."""
+    """Whether ``question`` asks for a kind of fact (a phone number, an e-mail address, a place, a
+    date, a share, a count with its measure word, money) that ``passage`` does not state at all."""
+    if _ASK_PHONE_RE.search(question):
+        return not _PHONE_RE.search(passage)
+    if _ASK_EMAIL_RE.search(question):
+        return "@" not in passage
+    if _ASK_PLACE_RE.search(question):
+        return not (_ADDRESS_RE.search(passage) or _places(passage))
     if _ASK_DATE_RE.search(question):
         return not _DATE_RE.search(passage)
     if _ASK_SHARE_RE.search(question):
@@ -161,11 +184,15 @@ def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, tr
     return ScopeModel(model.coef_[0], float(model.intercept_[0]), mean, scale, threshold, embedding_model, trained_on)
 
 
+# Signals that decide alone. On the tuning questions each is all but never wrong: a kind of fact
+# the passage does not hold (23 out of scope : 1 answerable), a personal service (35 : 1), a
+# person's name (7 : 0) — and an extractive answer cannot quote what is not there.
+DECISIVE = ("type_unmet", "service", "asks_name")
+
+
 def abstains(model: ScopeModel, x: np.ndarray, threshold: float) -> bool:
-    """The decision: out of scope at ``threshold`` or above — or when the question asks for a kind
-    of fact the passage does not hold (``type_unmet``): an extractive answer cannot quote a number
-    or a date that is not there, whatever the other signals say."""
-    return model.probability(x) >= threshold or bool(x[FEATURES.index("type_unmet")] >= 1)
+    """The decision: out of scope at ``threshold`` or above, or when a decisive signal fires."""
+    return model.probability(x) >= threshold or any(x[FEATURES.index(name)] >= 1 for name in DECISIVE)
 
 
 class ScopePolicy:
@@ -186,19 +213,24 @@ class ScopePolicy:
 
     # ---- features ---------------------------------------------------------------------------
 
-    def features(self, result, vocabulary_text: str, synonyms: dict, exclude: int | None = None) -> dict:
-        """The signals for one search result (see the module docstring).
+    def features(self, result, retriever, exclude: int | None = None) -> dict:
+        """The signals for one search result of ``retriever`` (see the module docstring).
 
         :param exclude: an NLU example index to leave out of the k-NN (when training on it).
         """
         idf, median = _idf()
+        vocabulary_text, synonyms = retriever.vocabulary_text, retriever.synonyms
         question = result.query.text
         ws = [w for w in words(question) if len(w) >= 2]
         known = [w for w in ws if w in vocabulary_text or w in synonyms]
         foreign = foreign_names(question, vocabulary_text, synonyms)
+        top = result.hits[0]
+        # The words of the passage found (its text, heading and aliases), with the synonyms' keys
+        # for the words they expand to there: what of the question that passage speaks to.
+        passage = retriever.passage_words(top.chunk)
+        in_passage = {w for w in ws if w in passage or any(v in passage for v in synonyms.get(w, ()))}
         unknown_idf = [idf.get(w, median) for w in ws if w not in known]
         total_idf = sum(idf.get(w, median) for w in ws)
-        top = result.hits[0]
         self.classifier.warm_up()
         sims = self.classifier.vectors @ result.query.vector.reshape(-1)
         if exclude is not None:
@@ -208,8 +240,8 @@ class ScopePolicy:
         oos = np.sort(sims[labels == "out_of_scope"])[-2:].mean()
         ins = np.sort(sims[labels == "ask_notice"])[-2:].mean()
         return {
-            # A cue the notice itself uses (预约 in 做好预约团体讲解服务) is its subject, not a request.
-            "service": 1.0 if any(m.group() not in vocabulary_text
+            # A cue the passage found itself uses (预约 in 做好预约团体讲解服务) is its subject, not a request.
+            "service": 1.0 if any(m.group() not in passage
                                   for m in _SERVICE_RE.finditer(result.query.normalized)) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
@@ -219,6 +251,8 @@ class ScopePolicy:
             "dense": float(top.scores.get("dense", 0.0)),
             "coverage": len(known) / len(ws) if ws else 1.0,
             "idf_coverage": (sum(idf.get(w, median) for w in known) / total_idf) if ws and total_idf else 1.0,
+            "passage_coverage": (sum(idf.get(w, median) for w in ws if w in in_passage) / total_idf)
+            if ws and total_idf else 1.0,
             "unknown": float(len(ws) - len(known)),
             "oos_margin": float(oos - ins),
             "bm25": math.log1p(max(0.0, float(top.scores.get("bm25", 0.0)))),
@@ -258,12 +292,12 @@ class ScopePolicy:
         for i, example in enumerate(self.classifier.examples):
             if example.intent in ("ask_notice", "ask_contact", "out_of_scope"):
                 result = retriever.search_full(example.text)
-                rows.append(self._vector(self.features(result, text, retriever.synonyms, exclude=i)))
+                rows.append(self._vector(self.features(result, retriever, exclude=i)))
                 labels.append(int(example.intent == "out_of_scope"))
         nlu = len(rows)
         for question, oos in questions:
             result = retriever.search_full(question)
-            rows.append(self._vector(self.features(result, text, retriever.synonyms)))
+            rows.append(self._vector(self.features(result, retriever)))
             labels.append(int(oos))
         return np.array(rows), np.array(labels), nlu
 
@@ -280,7 +314,7 @@ class ScopePolicy:
     def decide(self, result, retriever) -> tuple[bool, dict]:
         """:returns: (abstain?, the features and the probability that decided)."""
         self.warm_up(retriever)
-        features = self.features(result, retriever.vocabulary_text, retriever.synonyms)
+        features = self.features(result, retriever)
         x = self._vector(features)
         p = self.model.probability(x)
         features = {k: round(v, 4) for k, v in features.items()}

@@ -358,6 +358,10 @@ class Retriever:
         meta = self.library.meta.get(chunk.doc) if self.library else None
         return meta.aliases_for(chunk.anchor) if meta else ()
 
+    def passage_words(self, chunk: Chunk) -> str:
+        """Everything the lexical rankers read of ``chunk`` (topic, heading, text, aliases), normalised."""
+        return self._docs[self.chunk_position[chunk.id]]
+
     def about_text(self, chunk: Chunk) -> str:
         """What the ``about`` ranker embeds: the chunk's heading and its aliases."""
         return " ".join((chunk.title, *self.aliases(chunk)))
@@ -366,10 +370,15 @@ class Retriever:
         # What the lexical rankers read of a chunk: its topic and heading, its text, and the
         # everyday words staff listed for it (document expansion: a citizen's 家底 finds 固定资产).
         docs = [f"{c.topic} {c.title} {c.text} {' '.join(self.aliases(c))}" for c in self.chunks]
+        self._docs = [normalize(d) for d in docs]
         self.bm25 = BM25([words(d) for d in docs])
         self.bigram = BM25([bigrams(d) for d in docs])
-        # Everything the notices say, for "does the knowledge base know this word at all".
-        self.vocabulary_text = "\n".join(normalize(n.text) for n in self.library.notices.values())
+        # Everything the notices say and the staff's aliases for them, for "does the knowledge
+        # base know this word at all".
+        self.vocabulary_text = "\n".join(
+            [normalize(n.text) for n in self.library.notices.values()]
+            + [normalize(" ".join(words_)) for meta in self.library.meta.values() for words_ in meta.aliases.values()]
+        )
 
     # ---- querying ---------------------------------------------------------------------------
 

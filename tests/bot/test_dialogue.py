@@ -145,3 +145,23 @@ def test_another_offices_phone_is_not_answered_with_ours(bot):
     theirs = bot.dialogue.handle("phone-2", "清远市公安局的联系电话是多少")[0]
     assert theirs["custom"]["abstained"] is True
     assert "没有涉及" in theirs["text"]
+
+
+@pytest.mark.parametrize("text, anchor", [("有人回头核查过网站上的旧信息吗", "item-19"),
+                                          ("回头把公众号的老文章查一遍了吗", "item-19")])
+def test_unsure_small_talk_is_searched(bot, text, anchor):
+    """回头 sounds like 回头见 to the intent model; unsure small talk goes to the search."""
+    assert bot.dialogue.classifier.parse(text)["intent"]["name"] == "goodbye"
+    message = bot.dialogue.handle(f"small-talk-{text}", text)[0]
+    assert message["custom"]["citations"][0]["anchor"] == anchor
+
+
+@pytest.mark.parametrize("text", ["再见", "谢谢你"])
+def test_sure_small_talk_is_answered_as_such(bot, text):
+    message = bot.dialogue.handle(f"small-talk-{text}", text)[0]
+    assert message["custom"]["kind"] == "chat" and message["text"]
+
+
+def test_another_things_phone_is_not_ours(bot):
+    message = bot.dialogue.handle("museum-phone", "博物馆的咨询电话是多少")[0]
+    assert message["custom"]["abstained"] is True

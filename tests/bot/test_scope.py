@@ -20,6 +20,14 @@ from bot.scope import _ASKS_NAME_RE, foreign_names, type_unmet
         ("健身中心什么时候建成", "加强对连南全民健身中心建设工作的指导", True),
         ("保护规划管的是从哪年到哪年", "完成《青塘遗址保护规划（2021-2035）》", False),
         ("应急广播建设进展如何", "市级应急广播系统已完成建设", False),  # asks for no kind of fact
+        ("护照要在几天内交回", "做好证件领取、回收工作", True),
+        ("联系电话是多少", "联系电话：0763-3375826；", False),
+        ("展馆的预约电话是多少", "做好预约团体讲解服务", True),
+        ("干部还能用私人邮箱吗", "对不必要使用的个人电子邮箱进行注销", False),  # not asking for an address
+        ("邮箱是多少", "电子邮箱：qywgltj@gdqy.gov.cn。", False),
+        ("旅游集散中心都在什么地方", "全市建成旅游集散中心8个", True),
+        ("意见寄到什么地方", "邮政信箱地址：清远市新城银泉路图书馆大楼六楼", False),
+        ("会费花在哪了", "及时公开会费及工会经费使用情况", False),  # where money went, not a place
     ],
 )
 def test_type_unmet(question, passage, unmet):
