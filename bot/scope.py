@@ -3,7 +3,7 @@
 A similarity threshold alone cannot separate in- from out-of-scope questions: their top cosines
 overlap (bench/RESULTS.md). Several weak signals together can:
 
-- ``service``: the question asks for a personal service (报名, 办理, 多少钱, 几点…) — a progress
+- ``service`` / ``service_ask``: the question (its last clause, where the ask is) asks for a personal service (报名, 办理, 多少钱, 几点…) — a progress
   notice on rectification never answers those;
 - ``max_unknown_idf``: how specific the most specific word is that the notice never uses;
 - ``foreign_names``: places, bodies or people the question names and the notice never does
@@ -46,15 +46,15 @@ from index.text import names, words
 log = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
-FEATURES = ("service", "max_unknown_idf", "foreign_names", "type_unmet", "asks_name", "sentence", "dense",
+FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "type_unmet", "asks_name", "sentence", "dense",
             "coverage", "idf_coverage", "passage_coverage", "unknown", "oos_margin", "bm25", "bigram")
-FEATURES_VERSION = 4
+FEATURES_VERSION = 5
 REGULARISATION_C = 1.0
 
 _SERVICE_RE = re.compile(
     r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
     r"要带什么|材料|手续|几点|营业时间|开门|关门|下班|鉴定|推荐|怎么交|怎么办|怎么考|报考|考试|怎么退|退钱|"
-    r"怎么去|怎么走|坐车|乘车|坐几路)"
+    r"怎么去|怎么走|坐车|乘车|坐几路|门票)"
 )
 
 
@@ -65,10 +65,14 @@ _ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|几月|几号|
 _DATE_RE = re.compile(r"\d{4}\s*[-—–至到]\s*\d{4}|\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年度|[一二三四五六七八九十]+月")
 _SHARE_RE = re.compile(r"%|％|百分之|成以上")
 # Asking for the thing itself (电话是多少, 打什么电话), not talking about it (用私人邮箱).
-_ASK_PHONE_RE = re.compile(r"(?:电话|热线|号码|手机号?)(?:号码)?(?:是|为)?(?:多少|几号|什么)|打(?:什么|哪个|哪)\S{0,2}电话")
+_ASK_PHONE_RE = re.compile(r"(?:电话|热线|号码|手机号?)(?:号码)?(?:是|为)?(?:多少|几号|什么)|[找打拨](?:什么|哪个|哪)\S{0,2}电话")
 _PHONE_RE = re.compile(r"\d{3,4}-\d{7,8}|\d{7,}")
 _ASK_EMAIL_RE = re.compile(r"(?:邮箱|电邮|e-?mail)(?:地址)?(?:是|为)?(?:多少|什么|啥)", re.I)
 # Where something is (在哪里, 什么地方), not where money went (花在哪, 用在哪).
+_ASK_ADDRESS_RE = re.compile(r"地址|在哪办公|门牌")
+_PLACE_SUFFIX_RE = re.compile(r"[省市县区镇乡村]$")
+_YES_NO_RE = re.compile(r"有没有|是否|有无|是不是|有未")
+_CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
 _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|什么位置|地址|地点|分布在")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 _ASKS_NAME_RE = re.compile(r"叫什么名字|叫什么|姓名|名字|(?:是|都有)谁[?？吗呀啊]*$|哪位|成员名单|有哪些成员")
@@ -79,8 +83,25 @@ _SAME_MEASURE = {"个": r"(?:[\u4e00-\u9fff%]|$)", "人": "[人名位]", "名": 
 
 @functools.lru_cache(maxsize=256)
 def _places(passage: str) -> bool:
-    """Whether a passage names a place (清新区太和镇, 英德青塘镇) by the name tagger."""
-    return bool(names(passage))
+    """Whether a passage names a place (清新区太和镇, 英德青塘镇), not only an office."""
+    return any(_PLACE_SUFFIX_RE.search(n) for n in names(passage))
+
+
+def _service(text: str, passage: str) -> bool:
+    """A personal-service cue in ``text`` that the passage found does not use itself (预约 in
+    做好预约团体讲解服务 is its subject, not a request)."""
+    return any(m.group() not in passage for m in _SERVICE_RE.finditer(text))
+
+
+def main_clause(question: str) -> str:
+    """The clause that carries the ask: Chinese puts it last ("图书馆关门又早，有没有改进？")."""
+    clauses = [c for c in _CLAUSE_RE.split(question) if c.strip()]
+    if not clauses:
+        return question
+    last = clauses[-1]
+    if len(last) < 4 and len(clauses) > 1:  # "…，谢谢" / "…，好吗"
+        last = clauses[-2]
+    return last
 
 
 def type_unmet(question: str, passage: str) -> bool:
@@ -90,6 +111,10 @@ def type_unmet(question: str, passage: str) -> bool:
         return not _PHONE_RE.search(passage)
     if _ASK_EMAIL_RE.search(question):
         return "@" not in passage
+    if _YES_NO_RE.search(question):
+        return False  # 有没有写清楚什么时候做完: asks whether, not when
+    if _ASK_ADDRESS_RE.search(question):
+        return not _ADDRESS_RE.search(passage)
     if _ASK_PLACE_RE.search(question):
         return not (_ADDRESS_RE.search(passage) or _places(passage))
     if _ASK_DATE_RE.search(question):
@@ -185,9 +210,9 @@ def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, tr
 
 
 # Signals that decide alone. On the tuning questions each is all but never wrong: a kind of fact
-# the passage does not hold (23 out of scope : 1 answerable), a personal service (35 : 1), a
-# person's name (7 : 0) — and an extractive answer cannot quote what is not there.
-DECISIVE = ("type_unmet", "service", "asks_name")
+# the passage does not hold, a personal service asked for in the question's last clause, a
+# person's name — and an extractive answer cannot quote what is not there.
+DECISIVE = ("type_unmet", "service_ask", "asks_name")
 
 
 def abstains(model: ScopeModel, x: np.ndarray, threshold: float) -> bool:
@@ -225,6 +250,7 @@ class ScopePolicy:
         known = [w for w in ws if w in vocabulary_text or w in synonyms]
         foreign = foreign_names(question, vocabulary_text, synonyms)
         top = result.hits[0]
+        ask = main_clause(result.query.normalized)  # service, type and name cues read the ask itself
         # The words of the passage found (its text, heading and aliases), with the synonyms' keys
         # for the words they expand to there: what of the question that passage speaks to.
         passage = retriever.passage_words(top.chunk)
@@ -240,13 +266,12 @@ class ScopePolicy:
         oos = np.sort(sims[labels == "out_of_scope"])[-2:].mean()
         ins = np.sort(sims[labels == "ask_notice"])[-2:].mean()
         return {
-            # A cue the passage found itself uses (预约 in 做好预约团体讲解服务) is its subject, not a request.
-            "service": 1.0 if any(m.group() not in passage
-                                  for m in _SERVICE_RE.finditer(result.query.normalized)) else 0.0,
+            "service": 1.0 if _service(result.query.normalized, passage) else 0.0,
+            "service_ask": 1.0 if _service(ask, passage) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
-            "type_unmet": 1.0 if type_unmet(result.query.normalized, top.chunk.text) else 0.0,
-            "asks_name": 1.0 if _ASKS_NAME_RE.search(result.query.normalized) else 0.0,
+            "type_unmet": 1.0 if type_unmet(ask, top.chunk.text) else 0.0,
+            "asks_name": 1.0 if _ASKS_NAME_RE.search(ask) else 0.0,
             "sentence": float(top.scores.get("sentence", 0.0)),
             "dense": float(top.scores.get("dense", 0.0)),
             "coverage": len(known) / len(ws) if ws else 1.0,

@@ -87,7 +87,9 @@ def words(text: str) -> list[str]:
 _NAME_FLAGS = frozenset({"nt"})
 # A name does not start with a determiner or a size: 各县区, 全市, 本局, 大城市, 小县城.
 _NOT_A_NAME_START = ("各", "全", "本", "该", "此", "大", "小", "哪", "某", "每")
-_NAME_SUFFIX_RE = re.compile(r"(省|市|县|区|镇|乡|村|局|厅|委|办|院|馆|公司|集团)$")
+_OFFICE_SUFFIX_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团)$")
+# A place suffix counts on a word jieba tags as a place: 韶关市, not 进社区.
+_PLACE_SUFFIX_RE = re.compile(r"(省|市|县|区|镇|乡|村)$")
 
 
 _NAMES: list = []
@@ -107,15 +109,16 @@ def _name_tokenizer():
 def names(text: str) -> list[str]:
     """Words of normalised text that look like names of places, bodies or people.
 
-    An administrative suffix (…市, …局, …厅) or jieba's organisation tag marks them, in words of
-    three characters or more; jieba's place and person tags alone are too noisy (东西, 台风 and
+    An office suffix (…局, …厅, …委), a place suffix on a word tagged as a place (…市, …县) or
+    jieba's organisation tag marks them, in words of three characters or more; jieba's place and person tags alone are too noisy (东西, 台风 and
     洪水 come out as names).
     """
     out = []
     for token in _name_tokenizer().lcut(normalize(text)):
         word = token.word.strip()
         if (len(word) >= 3 and _CJK_RE.match(word) and not word.startswith(_NOT_A_NAME_START)
-                and (token.flag in _NAME_FLAGS or _NAME_SUFFIX_RE.search(word))):
+                and (token.flag in _NAME_FLAGS or _OFFICE_SUFFIX_RE.search(word)
+                     or (token.flag.startswith("ns") and _PLACE_SUFFIX_RE.search(word)))):
             out.append(word)
     return out
 
