@@ -59,10 +59,11 @@ _SERVICE_RE = re.compile(
 
 
 _NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)"
-_ASK_COUNT_RE = re.compile(r"(?:多少|几)([个座条家名项次人元块钱枚所处批场届期套台件本位户天周])")
+_ASK_COUNT_RE = re.compile(r"(?:多少|几)([个座条家名项次人元块钱枚所处批场届期套台件本位户天周起])")
+_ASK_MONEY_RE = re.compile(r"(?:多少|几)(?:钱|资金|经费|费用|预算|投资|投入)|花了多少|投入了?多少")
 _ASK_SHARE_RE = re.compile(r"百分之几|百分比|占比|比例|比率")
 _ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|几月|几号|多久|哪个月")
-_DATE_RE = re.compile(r"\d{4}\s*[-—–至到]\s*\d{4}|\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年度|[一二三四五六七八九十]+月")
+_DATE_RE = re.compile(r"(?:\d+|[一二三四五六七八九十两]+)\s*(?:天|周|个月|小时)|\d{4}\s*[-—–至到]\s*\d{4}|\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年度|[一二三四五六七八九十]+月")
 _SHARE_RE = re.compile(r"%|％|百分之|成以上")
 # Asking for the thing itself (电话是多少, 打什么电话), not talking about it (用私人邮箱).
 _ASK_PHONE_RE = re.compile(r"(?:电话|热线|号码|手机号?)(?:号码)?(?:是|为)?(?:多少|几号|什么)|[找打拨](?:什么|哪个|哪)\S{0,2}电话")
@@ -73,9 +74,10 @@ _ASK_ADDRESS_RE = re.compile(r"地址|在哪办公|门牌")
 _PLACE_SUFFIX_RE = re.compile(r"[省市县区镇乡村]$")
 _YES_NO_RE = re.compile(r"有没有|是否|有无|是不是|有未")
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
-_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|什么位置|地址|地点|分布在")
+_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地址|地点|分布在")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
-_ASKS_NAME_RE = re.compile(r"叫什么名字|叫什么|姓名|名字|(?:是|都有)谁[?？吗呀啊]*$|哪位|成员名单|有哪些成员")
+# A person's name: 叫什么 after a title (局长叫什么名字), not a mechanism's (那个机制叫什么).
+_ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|成员名单|有哪些成员")
 # Measure words that answer each other: 多少个 is answered by 368座, 多少人 by 31名, 多少钱 by 元.
 _SAME_MEASURE = {"个": r"(?:[\u4e00-\u9fff%]|$)", "人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
                  "元": "元", "块": "元", "钱": "元"}
@@ -93,6 +95,12 @@ def _service(text: str, passage: str) -> bool:
     return any(m.group() not in passage for m in _SERVICE_RE.finditer(text))
 
 
+def _subject(ask: str, synonyms: dict) -> tuple[str, ...]:
+    """The ask's content words of two characters or more, with their synonyms (公厕 → 旅游厕所)."""
+    found = [w for w in words(ask) if len(w) >= 2 and not re.search(r"\d", w)]
+    return tuple(dict.fromkeys(found + [v for w in found for v in synonyms.get(w, ())]))
+
+
 def main_clause(question: str) -> str:
     """The clause that carries the ask: Chinese puts it last ("图书馆关门又早，有没有改进？")."""
     clauses = [c for c in _CLAUSE_RE.split(question) if c.strip()]
@@ -104,9 +112,13 @@ def main_clause(question: str) -> str:
     return last
 
 
-def type_unmet(question: str, passage: str) -> bool:
+def type_unmet(question: str, passage: str, subject: tuple[str, ...] = ()) -> bool:
     """Whether ``question`` asks for a kind of fact (a phone number, an e-mail address, a place, a
-    date, a share, a count with its measure word, money) that ``passage`` does not state at all."""
+    date, a share, money, a count with its measure word) that ``passage`` does not state at all.
+
+    :param subject: the question's own words (synonyms expanded): a count or sum must stand in a
+        sentence that shares one of them (31名 counts 干部 promoted, not 人才 recruited).
+    """
     if _ASK_PHONE_RE.search(question):
         return not _PHONE_RE.search(passage)
     if _ASK_EMAIL_RE.search(question):
@@ -121,10 +133,23 @@ def type_unmet(question: str, passage: str) -> bool:
         return not _DATE_RE.search(passage)
     if _ASK_SHARE_RE.search(question):
         return not _SHARE_RE.search(passage)
+    if _ASK_MONEY_RE.search(question):
+        return not _counted(passage, "元", subject)
     match = _ASK_COUNT_RE.search(question)
     if match:
-        measure = _SAME_MEASURE.get(match.group(1), re.escape(match.group(1)))
-        return not re.search(_NUMERAL + r"\s*[万亿]?\s*" + measure, passage)
+        return not _counted(passage, _SAME_MEASURE.get(match.group(1), re.escape(match.group(1))), subject)
+    return False
+
+
+def _counted(passage: str, measure: str, subject: tuple[str, ...]) -> bool:
+    """Whether a sentence of ``passage`` holds a number with ``measure`` and speaks of ``subject``."""
+    number = re.compile(_NUMERAL + r"\s*[万亿]?\s*" + measure)
+    for sentence in re.split(r"[。；;]", passage):
+        if number.search(sentence) and (
+            not subject or any(w in sentence or any(w[i:i + 2] in sentence for i in range(len(w) - 1))
+                               for w in subject)
+        ):
+            return True
     return False
 
 
@@ -270,7 +295,7 @@ class ScopePolicy:
             "service_ask": 1.0 if _service(ask, passage) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
-            "type_unmet": 1.0 if type_unmet(ask, top.chunk.text) else 0.0,
+            "type_unmet": 1.0 if type_unmet(ask, top.chunk.text, _subject(ask, synonyms)) else 0.0,
             "asks_name": 1.0 if _ASKS_NAME_RE.search(ask) else 0.0,
             "sentence": float(top.scores.get("sentence", 0.0)),
             "dense": float(top.scores.get("dense", 0.0)),

@@ -87,6 +87,7 @@ def words(text: str) -> list[str]:
 _NAME_FLAGS = frozenset({"nt"})
 # A name does not start with a determiner or a size: 各县区, 全市, 本局, 大城市, 小县城.
 _NOT_A_NAME_START = ("各", "全", "本", "该", "此", "大", "小", "哪", "某", "每")
+_BODY_RE = re.compile(r"[\u4e00-\u9fff][委厅]")  # 省委, 团委: bodies with two-character names
 _OFFICE_SUFFIX_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团)$")
 # A place suffix counts on a word jieba tags as a place: 韶关市, not 进社区.
 _PLACE_SUFFIX_RE = re.compile(r"(省|市|县|区|镇|乡|村)$")
@@ -116,7 +117,7 @@ def names(text: str) -> list[str]:
     out = []
     for token in _name_tokenizer().lcut(normalize(text)):
         word = token.word.strip()
-        if (len(word) >= 3 and _CJK_RE.match(word) and not word.startswith(_NOT_A_NAME_START)
+        if ((len(word) >= 3 or _BODY_RE.fullmatch(word)) and _CJK_RE.match(word) and not word.startswith(_NOT_A_NAME_START)
                 and (token.flag in _NAME_FLAGS or _OFFICE_SUFFIX_RE.search(word)
                      or (token.flag.startswith("ns") and _PLACE_SUFFIX_RE.search(word)))):
             out.append(word)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.scope import _ASKS_NAME_RE, foreign_names, type_unmet
+from bot.scope import _ASKS_NAME_RE, _subject, foreign_names, main_clause, type_unmet
 
 
 @pytest.mark.parametrize(
@@ -28,16 +28,21 @@ from bot.scope import _ASKS_NAME_RE, foreign_names, type_unmet
         ("旅游集散中心都在什么地方", "全市建成旅游集散中心8个", True),
         ("意见寄到什么地方", "邮政信箱地址：清远市新城银泉路图书馆大楼六楼", False),
         ("会费花在哪了", "及时公开会费及工会经费使用情况", False),  # where money went, not a place
+        ("演唱会主办方要提前多久交售票信息", "须在开演前七天提供票务销售信息", False),  # a duration
+        ("一共投入了多少资金", "争取到建设资金", True),
+        ("建了多少座公厕", "全市建成旅游集散中心8个，旅游厕所368座。", False),
+        # a number of the right measure, but in a sentence about something else
+        ("引进的高素质人才一共有多少名", "完成直属单位31名干部的岗位晋升程序。四是引进高素质人才", True),
     ],
 )
 def test_type_unmet(question, passage, unmet):
-    assert type_unmet(question, passage) is unmet
+    assert type_unmet(question, passage, _subject(question, {"公厕": ["旅游厕所"]})) is unmet
 
 
 @pytest.mark.parametrize(
     "question, asks",
     [("局长叫什么名字", True), ("厅长是谁？", True), ("巡察组有哪些成员", True),
-     ("旅游景区的安全谁来管", False), ("是谁亲自挂帅负总责", False)],
+     ("旅游景区的安全谁来管", False), ("是谁亲自挂帅负总责", False), ("晚上开会协调的机制叫什么来着", False)],
 )
 def test_asks_name(question, asks):
     assert bool(_ASKS_NAME_RE.search(question)) is asks
@@ -50,3 +55,12 @@ def test_foreign_names_are_names_the_notice_lacks():
     assert foreign_names("清远市文广旅体局的通报", vocabulary, synonyms) == []
     assert foreign_names("清远市的应急广播", vocabulary, {}) == []
     assert foreign_names("刮台风发洪水时村里响的大喇叭", vocabulary, {}) == []  # not names
+
+
+@pytest.mark.parametrize(
+    "question, clause",
+    [("图书馆关门又早，有没有改进？", "有没有改进"), ("应急广播建设进展如何", "应急广播建设进展如何"),
+     ("旅游厕所建了多少座，谢谢", "旅游厕所建了多少座")],
+)
+def test_the_ask_is_the_last_clause(question, clause):
+    assert main_clause(question) == clause
