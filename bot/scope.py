@@ -3,17 +3,19 @@
 A similarity threshold alone cannot separate in- from out-of-scope questions: their top cosines
 overlap (bench/RESULTS.md). Several weak signals together can:
 
-- ``service`` / ``service_ask``: the question (its last clause, where the ask is) asks for a personal service (报名, 办理, 多少钱, 几点…) — a progress
-  notice on rectification never answers those;
+- ``service`` / ``service_ask``: the question (``service_ask``: its last clause, where a Chinese
+  question puts its ask) asks for a personal service (报名, 办理, 多少钱, 几点…) that the passage
+  found does not itself speak of — a progress notice on rectification never answers those;
 - ``max_unknown_idf``: how specific the most specific word is that the notice never uses;
 - ``foreign_names``: places, bodies or people the question names and the notice never does
   (韶关市, 教育局): a question about another city or office is not about this notice;
 - ``sentence`` / ``dense``: the best sentence and passage cosine;
 - ``coverage`` / ``idf_coverage``: the share of the question's words (plain and IDF-weighted)
   that the notice or the synonym list knows; ``unknown``: how many it does not;
-- ``type_unmet``: the question asks for a kind of fact — a count of something (几枚, 多少人), an
-  amount of money, a share, a date — and the passage found states none of that kind: the notice
-  talks about the subject but not about what is asked (省里给了多少钱, 什么时候建成开放);
+- ``type_unmet``: the ask wants a kind of fact — a phone number, an e-mail or postal address, a
+  place, a date or duration, a share, a sum of money, a count (几枚, 多少人) — and the passage
+  found states none of that kind (a count must stand in a sentence about what is counted): the
+  notice talks about the subject but not about what is asked (省里给了多少钱, 什么时候建成开放);
 - ``asks_name``: the question asks who someone is by name (局长叫什么名字), which a rectification
   notice does not say;
 - ``passage_coverage``: the IDF-weighted share of the question's words that the passage found
@@ -23,7 +25,8 @@ overlap (bench/RESULTS.md). Several weak signals together can:
   to the ``ask_notice`` ones (the same k-NN the dialogue uses);
 - ``bm25`` / ``bigram``: the lexical rankers' top scores (log).
 
-The weights are learnt (``python -m bot train-scope``) from the NLU examples and the tuning
+``type_unmet``, ``service_ask`` and ``asks_name`` decide alone (:data:`DECISIVE`); the others
+are weighed. The weights are learnt (``python -m bot train-scope``) from the NLU examples and the tuning
 questions, and stored in ``bot/data/scope_model.json``, one entry per embedding model (and engine)
 they were learnt under. Under a model with no entry they are relearnt from the NLU examples at
 start-up.
