@@ -76,6 +76,7 @@ _ASK_EMAIL_RE = re.compile(r"(?:邮箱|电邮|e-?mail)(?:地址)?(?:是|为)?(?:
 _ASK_ADDRESS_RE = re.compile(r"地址|在哪办公|门牌")
 _PLACE_SUFFIX_RE = re.compile(r"[省市县区镇乡村]$")
 _YES_NO_RE = re.compile(r"有没有|是否|有无|是不是|有未")
+_SENTENCE_RE = re.compile(r"[。；;]")
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
 _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地址|地点|分布在")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
@@ -92,10 +93,22 @@ def _places(passage: str) -> bool:
     return any(_PLACE_SUFFIX_RE.search(n) for n in names(passage))
 
 
-def _service(text: str, passage: str) -> bool:
-    """A personal-service cue in ``text`` that the passage found does not use itself (预约 in
-    做好预约团体讲解服务 is its subject, not a request)."""
-    return any(m.group() not in passage for m in _SERVICE_RE.finditer(text))
+def _service(text: str, passage: str, subject: tuple[str, ...] = ()) -> bool:
+    """A personal-service cue in ``text`` that the passage found does not speak of itself: 预约
+    in 做好预约团体讲解服务 is that passage's subject when the question is about 讲解, but 申请 in
+    申请因私出国 says nothing about 学位怎么申请."""
+    for match in _SERVICE_RE.finditer(text):
+        cue = match.group()
+        others = tuple(w for w in subject if cue not in w and w not in cue)
+        if not any(cue in sentence and (not others or _mentions(sentence, others))
+                   for sentence in _SENTENCE_RE.split(passage)):
+            return True
+    return False
+
+
+def _mentions(sentence: str, subject: tuple[str, ...]) -> bool:
+    """Whether ``sentence`` holds one of the words, or a two-character piece of one."""
+    return any(w in sentence or any(w[i:i + 2] in sentence for i in range(len(w) - 1)) for w in subject)
 
 
 def _subject(ask: str, synonyms: dict) -> tuple[str, ...]:
@@ -147,13 +160,8 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = ()) -> bo
 def _counted(passage: str, measure: str, subject: tuple[str, ...]) -> bool:
     """Whether a sentence of ``passage`` holds a number with ``measure`` and speaks of ``subject``."""
     number = re.compile(_NUMERAL + r"\s*[万亿]?\s*" + measure)
-    for sentence in re.split(r"[。；;]", passage):
-        if number.search(sentence) and (
-            not subject or any(w in sentence or any(w[i:i + 2] in sentence for i in range(len(w) - 1))
-                               for w in subject)
-        ):
-            return True
-    return False
+    return any(number.search(sentence) and (not subject or _mentions(sentence, subject))
+               for sentence in _SENTENCE_RE.split(passage))
 
 
 def foreign_names(question: str, vocabulary_text: str, synonyms: dict) -> list[str]:
@@ -279,6 +287,7 @@ class ScopePolicy:
         foreign = foreign_names(question, vocabulary_text, synonyms)
         top = result.hits[0]
         ask = main_clause(result.query.normalized)  # service, type and name cues read the ask itself
+        subject = _subject(result.query.normalized, synonyms)
         # The words of the passage found (its text, heading and aliases), with the synonyms' keys
         # for the words they expand to there: what of the question that passage speaks to.
         passage = retriever.passage_words(top.chunk)
@@ -294,8 +303,8 @@ class ScopePolicy:
         oos = np.sort(sims[labels == "out_of_scope"])[-2:].mean()
         ins = np.sort(sims[labels == "ask_notice"])[-2:].mean()
         return {
-            "service": 1.0 if _service(result.query.normalized, passage) else 0.0,
-            "service_ask": 1.0 if _service(ask, passage) else 0.0,
+            "service": 1.0 if _service(result.query.normalized, passage, subject) else 0.0,
+            "service_ask": 1.0 if _service(ask, passage, subject) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
             "type_unmet": 1.0 if type_unmet(ask, top.chunk.text, _subject(ask, synonyms)) else 0.0,

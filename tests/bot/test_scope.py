@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.scope import _ASKS_NAME_RE, _subject, foreign_names, main_clause, type_unmet
+from bot.scope import _ASKS_NAME_RE, _service, _subject, foreign_names, main_clause, type_unmet
 
 
 @pytest.mark.parametrize(
@@ -64,3 +64,16 @@ def test_foreign_names_are_names_the_notice_lacks():
 )
 def test_the_ask_is_the_last_clause(question, clause):
     assert main_clause(question) == clause
+
+
+@pytest.mark.parametrize(
+    "question, passage, service",
+    [
+        ("去非遗展馆参观能预约讲解吗", "改善服务质量，做好预约团体讲解服务。", False),  # the passage's own subject
+        ("孩子上小学，学位怎么申请", "严格审核领导干部申请因私出国（境）条件。", True),  # 申请, but not for this
+        ("博物馆几点开门", "推进市图书馆、博物馆新馆进驻工作。", True),
+        ("应急广播建设进展如何", "市级应急广播系统已完成建设。", False),
+    ],
+)
+def test_service_cues(question, passage, service):
+    assert _service(question, passage, _subject(question, {})) is service
