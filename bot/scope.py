@@ -99,7 +99,7 @@ def _service(text: str, passage: str, subject: tuple[str, ...] = ()) -> bool:
     申请因私出国 says nothing about 学位怎么申请."""
     for match in _SERVICE_RE.finditer(text):
         cue = match.group()
-        others = tuple(w for w in subject if cue not in w and w not in cue)
+        others = tuple(rest for rest in (w.replace(cue, "") for w in subject) if len(rest) >= 2)
         if not any(cue in sentence and (not others or _mentions(sentence, others))
                    for sentence in _SENTENCE_RE.split(passage)):
             return True
