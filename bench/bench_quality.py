@@ -83,13 +83,14 @@ def _scope_cross_validation(bot, questions, folds: int = 5, seed: int = 0) -> tu
     return float(abstain[y == 1].mean()), float(abstain[y == 0].mean())
 
 
-def _dialogue_ranker(dialogue):
-    """What the widget gets: each question as the first turn of a new conversation."""
+def _dialogue_ranker(dialogue, name: str):
+    """What the widget gets: each question as the first turn of a new conversation (a sender id
+    of its own, never one an earlier question used, or it would read as a follow-up)."""
     count = [0]
 
     def rank(question: str):
         count[0] += 1
-        message = dialogue.handle(f"bench-quality-{count[0]}", question)[0]
+        message = dialogue.handle(f"bench-quality-{name}-{count[0]}", question)[0]
         return [c["anchor"] for c in message["custom"]["citations"]], bool(message["custom"].get("abstained"))
 
     return rank
@@ -161,7 +162,7 @@ def _report(bot, retriever, plain, tune) -> None:
         started = time.perf_counter()
         ours = evaluate(questions, answer_ranker(bot.answerer))
         elapsed = time.perf_counter() - started
-        dialogue = evaluate(questions, _dialogue_ranker(bot.dialogue))
+        dialogue = evaluate(questions, _dialogue_ranker(bot.dialogue, split))
         search_only = evaluate(questions, _search_ranker(retriever))
         without_aliases = evaluate(questions, _search_ranker(no_aliases))
         with_rrf = evaluate(questions, _search_ranker(rrf))
