@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from index.search import Retriever, SearchResult
 from index.text import bigrams, has_chinese, normalize, words
 from bot.itemref import parse_item_number
+from bot.scope import main_clause
 from knowledge.parser import Node
 
 MAX_QUESTION_CHARS = 500
@@ -160,7 +161,7 @@ class Answerer:
         number = parse_item_number(question)
         if number is not None:
             return self.item_answer(number, question)
-        if _OVERVIEW_RE.search(normalize(question)) and not self.names_a_subject(question):
+        if _OVERVIEW_RE.search(main_clause(normalize(question))) and not self.names_a_subject(question):
             return self.overview(question)
         return self.search_answer(question, context or {})
 

@@ -38,10 +38,11 @@ from index.text import has_chinese, normalize
 DOMAIN_FILE = BOT_DIR / "domain.yml"
 RULES_FILE = BOT_DIR / "data" / "rules.yml"
 
-# Short follow-ups ("连南那边呢？", "那经费怎么用的？") are answered against the last item even
-# when the intent model, seeing no subject, calls them out of scope.
+# Small talk the intent model is unsure of goes to the search ("回头核查" is not "回头见").
 _SMALL_TALK = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK}
 SMALL_TALK_CONFIDENCE = 0.8
+# Short follow-ups ("连南那边呢？", "那经费怎么用的？") are answered against the last item even
+# when the intent model, seeing no subject, calls them out of scope.
 _FOLLOW_UP_RE = re.compile(r"(呢[？?！!。]*$|那边|那里|^那|^还有|^另外|这方面|这一块)")
 # Unmistakable requests for the contact paragraph; anything vaguer ("私人邮箱") is left to the intents.
 _CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
@@ -92,6 +93,7 @@ class Dialogue:
             raise ValueError(f"max_senders must be >= 1, got {max_senders}")
         self.answerer = answerer
         self.classifier = classifier or IntentClassifier(answerer.retriever.embedder)
+        self._contact_words: str | None = None
         self.ttl = ttl_seconds
         self.max_senders = max_senders
         self.domain = load_domain(domain_file or DOMAIN_FILE)
@@ -209,9 +211,11 @@ class Dialogue:
     def _names_another_subject(self, text: str) -> bool:
         """Whether ``text`` names a subject of another passage than the contact paragraph."""
         retriever = self.answerer.retriever
-        contact = next((c for c in retriever.chunks if c.anchor == "contact"), None)
-        own = retriever.passage_words(contact) if contact else ""
-        return any(w not in own for w in retriever.specific_words(text))
+        if self._contact_words is None:
+            notice, _ = self.answerer.primary()
+            contact = next((c for c in retriever.chunks if c.anchor == "contact" and c.doc == notice.doc), None)
+            self._contact_words = retriever.passage_words(contact) if contact else ""
+        return any(w not in self._contact_words for w in retriever.specific_words(text))
 
     def _run_action(self, name: str, session: Session, parse: dict) -> tuple[list[dict], list[dict]]:
         tracker = Tracker(

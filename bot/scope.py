@@ -9,6 +9,7 @@ overlap (bench/RESULTS.md). Several weak signals together can:
 - ``max_unknown_idf``: how specific the most specific word is that the notice never uses;
 - ``foreign_names``: places, bodies or people the question names and the notice never does
   (韶关市, 教育局): a question about another city or office is not about this notice;
+- ``foreign_ordinals``: rounds, batches or years the notice never names (第六轮巡察, 2023年);
 - ``sentence`` / ``dense``: the best sentence and passage cosine;
 - ``coverage`` / ``idf_coverage``: the share of the question's words (plain and IDF-weighted)
   that the notice or the synonym list knows; ``unknown``: how many it does not;
@@ -49,9 +50,9 @@ from index.text import names, words
 log = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
-FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "type_unmet", "asks_name", "sentence", "dense",
+FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "foreign_ordinals", "type_unmet", "asks_name", "sentence", "dense",
             "coverage", "idf_coverage", "passage_coverage", "unknown", "oos_margin", "bm25", "bigram")
-FEATURES_VERSION = 5
+FEATURES_VERSION = 6
 REGULARISATION_C = 1.0
 
 _SERVICE_RE = re.compile(
@@ -62,10 +63,13 @@ _SERVICE_RE = re.compile(
 
 
 _NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)"
-_ASK_COUNT_RE = re.compile(r"(?:多少|几)([个座条家名项次人元块钱枚所处批场届期套台件本位户天周起])")
+_ASK_COUNT_RE = re.compile(r"(?:多少|几)([个座条家名项次人元块钱枚所处批场届期套台件本位户天周起年])")
+# Ordinals and years (第六轮, 2023年): a question naming one the notice never does is about
+# another round, batch or year.
+_ORDINAL_RE = re.compile(r"第[一二三四五六七八九十\d]+[轮批届次期]|\d{4}年")
 _ASK_MONEY_RE = re.compile(r"(?:多少|几)(?:钱|资金|经费|费用|预算|投资|投入)|花了多少|投入了?多少")
 _ASK_SHARE_RE = re.compile(r"百分之几|百分比|占比|比例|比率")
-_ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|几月|几号|多久|哪个月")
+_ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|哪几年|几月|几号|多久|哪个月")
 _DATE_RE = re.compile(r"(?:\d+|[一二三四五六七八九十两]+)\s*(?:天|周|个月|小时)|\d{4}\s*[-—–至到]\s*\d{4}|\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年度|[一二三四五六七八九十]+月")
 _SHARE_RE = re.compile(r"%|％|百分之|成以上")
 # Asking for the thing itself (电话是多少, 打什么电话), not talking about it (用私人邮箱).
@@ -77,13 +81,14 @@ _ASK_ADDRESS_RE = re.compile(r"地址|在哪办公|门牌")
 _PLACE_SUFFIX_RE = re.compile(r"[省市县区镇乡村]$")
 _YES_NO_RE = re.compile(r"有没有|是否|有无|是不是|有未")
 _SENTENCE_RE = re.compile(r"[。；;]")
+_POLITE_RE = re.compile(r"(?:谢谢|多谢|感谢|谢啦|麻烦了|麻烦你了|拜托了?|好吗|好不好|可以吗|请问|您好|你好)[啊呀哈了您你]*")
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
-_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地址|地点|分布在")
+_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么 after a title (局长叫什么名字), not a mechanism's (那个机制叫什么).
 _ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|成员名单|有哪些成员")
 # Measure words that answer each other: 多少个 is answered by 368座, 多少人 by 31名, 多少钱 by 元.
-_SAME_MEASURE = {"个": r"(?:[\u4e00-\u9fff%]|$)", "人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
+_SAME_MEASURE = {"个": r"(?:(?!是|要|方面)[\u4e00-\u9fff%]|$)", "人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
                  "元": "元", "块": "元", "钱": "元"}
 
 
@@ -119,13 +124,10 @@ def _subject(ask: str, synonyms: dict) -> tuple[str, ...]:
 
 def main_clause(question: str) -> str:
     """The clause that carries the ask: Chinese puts it last ("图书馆关门又早，有没有改进？")."""
-    clauses = [c for c in _CLAUSE_RE.split(question) if c.strip()]
-    if not clauses:
-        return question
-    last = clauses[-1]
-    if len(last) < 4 and len(clauses) > 1:  # "…，谢谢" / "…，好吗"
-        last = clauses[-2]
-    return last
+    clauses = [c.strip() for c in _CLAUSE_RE.split(question) if c.strip()]
+    while len(clauses) > 1 and _POLITE_RE.fullmatch(clauses[-1]):  # "…，谢谢" / "…，好吗"
+        clauses.pop()
+    return clauses[-1] if clauses else question
 
 
 def type_unmet(question: str, passage: str, subject: tuple[str, ...] = ()) -> bool:
@@ -307,6 +309,8 @@ class ScopePolicy:
             "service_ask": 1.0 if _service(ask, passage, subject) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
+            "foreign_ordinals": float(sum(1 for m in _ORDINAL_RE.finditer(result.query.normalized)
+                                          if m.group() not in vocabulary_text)),
             "type_unmet": 1.0 if type_unmet(ask, top.chunk.text, _subject(ask, synonyms)) else 0.0,
             "asks_name": 1.0 if _ASKS_NAME_RE.search(ask) else 0.0,
             "sentence": float(top.scores.get("sentence", 0.0)),
@@ -327,7 +331,9 @@ class ScopePolicy:
         """Load the learnt weights; relearn from the NLU examples if they fit another model."""
         if self.model is not None:
             return
-        names("清远市")  # load the name tagger's dictionary now, not on a citizen's first question
+        # Load the name tagger's dictionary and tag every passage now, not on citizens' questions.
+        for chunk in retriever.chunks:
+            _places(chunk.text)
         name = retriever.embedder.name
         try:
             entry = next((m for m in load_models(self.model_file) if m.get("embedding_model") == name), None)
@@ -381,4 +387,5 @@ class ScopePolicy:
         p = self.model.probability(x)
         features = {k: round(v, 4) for k, v in features.items()}
         features["p_out_of_scope"] = round(p, 4)
+        features["decisive"] = [name for name in DECISIVE if features[name] >= 1]
         return abstains(self.model, x, self.threshold), features

@@ -472,7 +472,8 @@ class Retriever:
                 if high > low:
                     fused += w * (raw[name] - low) / (high - low)
         if self.fusion == "score":
-            fused /= sum(w for w in self.weights.values() if w) or 1.0  # 1.0: first for every ranker
+            # A chunk that every voting ranker puts first scores 1.0 (`or 1.0`: all weights zero).
+            fused /= sum(w for w in self.weights.values() if w) or 1.0
         order = np.argsort(-fused, kind="stable")[:top_k]
         hits = [
             Hit(

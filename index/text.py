@@ -87,6 +87,8 @@ def words(text: str) -> list[str]:
 _NAME_FLAGS = frozenset({"nt"})
 # A name does not start with a determiner or a size: 各县区, 全市, 本局, 大城市, 小县城.
 _NOT_A_NAME_START = ("各", "全", "本", "该", "此", "大", "小", "哪", "某", "每")
+# ...when what follows is generic (大城市, 各县区, 本局); 大埔县 and 本溪市 are names.
+_GENERIC_TAIL = frozenset({"市", "县", "区", "县区", "市县", "城市", "县城", "城", "局", "单位", "机关", "乡镇"})
 _BODY_RE = re.compile(r"[\u4e00-\u9fff][委厅]")  # 省委, 团委: bodies with two-character names
 _OFFICE_SUFFIX_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团)$")
 # A place suffix counts on a word jieba tags as a place: 韶关市, not 进社区.
@@ -99,6 +101,8 @@ _NAMES: list = []
 def _name_tokenizer():
     """jieba's part-of-speech tagger on its own dictionary, apart from the words the index teaches
     the shared one: 市博物馆 as one word would hide the 肇庆市 in 肇庆市博物馆."""
+    if _NAMES:  # set once; no lock on the hot path
+        return _NAMES[0]
     with _LOCK:
         if not _NAMES:
             import jieba.posseg
@@ -117,7 +121,8 @@ def names(text: str) -> list[str]:
     out = []
     for token in _name_tokenizer().lcut(normalize(text)):
         word = token.word.strip()
-        if ((len(word) >= 3 or _BODY_RE.fullmatch(word)) and _CJK_RE.match(word) and not word.startswith(_NOT_A_NAME_START)
+        generic = word.startswith(_NOT_A_NAME_START) and word[1:] in _GENERIC_TAIL
+        if ((len(word) >= 3 or _BODY_RE.fullmatch(word)) and _CJK_RE.match(word) and not generic
                 and (token.flag in _NAME_FLAGS or _OFFICE_SUFFIX_RE.search(word)
                      or (token.flag.startswith("ns") and _PLACE_SUFFIX_RE.search(word)))):
             out.append(word)

@@ -76,6 +76,12 @@ def test_questions_about_another_city_or_office_are_declined(answerer, question)
     assert answer.debug["features"]["foreign_names"] >= 1
 
 
+def test_an_ordinal_the_notice_never_names_counts_against_scope(answerer):
+    answer = answerer.answer("八届市委第七轮巡察什么时候开始")
+    assert answer.debug["features"]["foreign_ordinals"] == 1
+    assert answerer.answer("八届市委第五轮巡察是什么时候").debug["features"]["foreign_ordinals"] == 0
+
+
 def test_a_place_the_notice_names_is_not_foreign(answerer):
     answer = answerer.answer("连州市入选了什么试点")
     assert not answer.abstained and answer.citations[0].anchor == "item-5"

@@ -10,6 +10,7 @@ from bot.scope import _ASKS_NAME_RE, _service, _subject, foreign_names, main_cla
     [
         ("旅游厕所建了多少座", "全市建成旅游集散中心8个，旅游咨询服务点63个，旅游厕所368座。", False),
         ("旅游厕所有多少个", "旅游厕所368座", False),  # 个 is answered by any measure word
+        ("建了多少个旅游厕所", "一是加快旅游厕所建设", True),  # 一是 enumerates, it counts nothing
         ("多少人完成了岗位晋升", "完成直属单位31名干部的岗位晋升程序", False),  # 人 ~ 名
         ("运动会拿了几枚金牌", "组织参加全国少数民族传统体育运动会取得了优异成绩", True),
         ("省里给了多少钱", "争取到2025年广东省老少边及欠发达地区县级应急广播系统建设资金", True),
@@ -55,12 +56,14 @@ def test_foreign_names_are_names_the_notice_lacks():
     assert foreign_names("清远市文广旅体局的通报", vocabulary, synonyms) == []
     assert foreign_names("清远市的应急广播", vocabulary, {}) == []
     assert foreign_names("刮台风发洪水时村里响的大喇叭", vocabulary, {}) == []  # not names
+    assert foreign_names("大埔县的旅游怎么样", vocabulary, {}) == ["大埔县"]  # 大… can be a name
+    assert foreign_names("想打造成旅游大城市", vocabulary, {}) == []  # …or just big
 
 
 @pytest.mark.parametrize(
     "question, clause",
     [("图书馆关门又早，有没有改进？", "有没有改进"), ("应急广播建设进展如何", "应急广播建设进展如何"),
-     ("旅游厕所建了多少座，谢谢", "旅游厕所建了多少座")],
+     ("旅游厕所建了多少座，谢谢", "旅游厕所建了多少座"), ("局长，是谁？", "是谁")],
 )
 def test_the_ask_is_the_last_clause(question, clause):
     assert main_clause(question) == clause
