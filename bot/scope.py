@@ -85,8 +85,9 @@ _POLITE_RE = re.compile(r"(?:谢谢|多谢|感谢|谢啦|麻烦了|麻烦你了|
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
 _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
-# A person's name: 叫什么 after a title (局长叫什么名字), not a mechanism's (那个机制叫什么).
-_ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|成员名单|有哪些成员")
+# A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
+_ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|叫什么名字|名字叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|"
+                           r"成员名单|有哪些成员")
 # Measure words that answer each other: 多少个 is answered by 368座, 多少人 by 31名, 多少钱 by 元.
 _SAME_MEASURE = {"个": r"(?:(?!是|要|方面)[\u4e00-\u9fff%]|$)", "人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
                  "元": "元", "块": "元", "钱": "元"}

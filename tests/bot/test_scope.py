@@ -43,7 +43,8 @@ def test_type_unmet(question, passage, unmet):
 @pytest.mark.parametrize(
     "question, asks",
     [("局长叫什么名字", True), ("厅长是谁？", True), ("巡察组有哪些成员", True),
-     ("旅游景区的安全谁来管", False), ("是谁亲自挂帅负总责", False), ("晚上开会协调的机制叫什么来着", False)],
+     ("旅游景区的安全谁来管", False), ("是谁亲自挂帅负总责", False), ("晚上开会协调的机制叫什么来着", False),
+     ("被批评的那几个人叫什么名字", True)],
 )
 def test_asks_name(question, asks):
     assert bool(_ASKS_NAME_RE.search(question)) is asks
