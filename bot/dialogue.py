@@ -174,39 +174,43 @@ class Dialogue:
             # out as thank). The notice search declines such input plainly, with the contact.
             return {"text": text, "intent": {"name": C.INTENT_NLU_FALLBACK, "confidence": 0.0}, "entities": []}
         parse = self.classifier.parse(text)
-        intent = parse["intent"]["name"]
-        retriever = self.answerer.retriever
-        retriever.warm_up()
-        contact_words = intent != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(normalize(text))
-        if ((contact_words or intent in (C.INTENT_ASK_CONTACT, C.INTENT_ASK_OVERVIEW))
-                and foreign_names(text, retriever.vocabulary_text, retriever.synonyms)):
-            # "清远市公安局的联系电话是多少" is not asking for this bureau's phone: let the notice
-            # search (and its scope model) decide, as for any question about another office.
-            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
-        elif contact_words and self._names_another_subject(text):
-            # "非遗展馆的预约电话是多少" asks for a phone, but not for ours: the notice search and its
-            # scope model decide.
-            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
+        intent, confidence = parse["intent"]["name"], parse["intent"]["confidence"]
+        norm = normalize(text)
+        contact_words = bool(intent != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(norm))
+        if self._search_instead(text, intent, confidence, contact_words):
+            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": confidence}
         elif contact_words:
             parse["intent"] = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}
-        elif intent in _SMALL_TALK and parse["intent"]["confidence"] < SMALL_TALK_CONFIDENCE:
-            # "官网上以前发的老内容有没有人回头核查" is not a goodbye for its 回头: unsure small
-            # talk goes to the search, which answers or declines.
-            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
-        elif intent == C.INTENT_ASK_OVERVIEW and self.answerer.names_a_subject(text):
-            # "固定资产管理方面采取了哪些整改措施" reads like "整改了哪些方面" to the intent model,
-            # but it names a subject a few passages are about: search those, not list all topics.
-            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
         elif (
             session is not None
             and session.slots.get(C.SLOT_LAST_ITEM)
             and intent in (C.INTENT_OUT_OF_SCOPE, C.INTENT_NLU_FALLBACK, C.INTENT_ASK_NOTICE)
-            and len(normalize(text)) <= 14
-            and _FOLLOW_UP_RE.search(normalize(text))
+            and len(norm) <= 14
+            and _FOLLOW_UP_RE.search(norm)
         ):
-            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": parse["intent"]["confidence"]}
+            parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": confidence}
             parse["follow_up"] = True
         return parse
+
+    def _search_instead(self, text: str, intent: str, confidence: float, contact_words: bool) -> bool:
+        """Whether an intent whose reply is not a search should give way to the notice search."""
+        retriever = self.answerer.retriever
+        retriever.warm_up()
+        if ((contact_words or intent in (C.INTENT_ASK_CONTACT, C.INTENT_ASK_OVERVIEW))
+                and foreign_names(text, retriever.vocabulary_text, retriever.synonyms)):
+            # "清远市公安局的联系电话是多少" is not asking for this bureau's phone: the notice search
+            # (and its scope model) decides, as for any question about another office.
+            return True
+        if contact_words:
+            # "非遗展馆的预约电话是多少" asks for a phone, but not for ours.
+            return self._names_another_subject(text)
+        if intent in _SMALL_TALK and confidence < SMALL_TALK_CONFIDENCE:
+            # "官网上以前发的老内容有没有人回头核查" is not a goodbye for its 回头: unsure small talk
+            # goes to the search, which answers or declines.
+            return True
+        # "固定资产管理方面采取了哪些整改措施" reads like "整改了哪些方面" to the intent model, but
+        # it names a subject a few passages are about: search those, not list all topics.
+        return intent == C.INTENT_ASK_OVERVIEW and self.answerer.names_a_subject(text)
 
     def _names_another_subject(self, text: str) -> bool:
         """Whether ``text`` names a subject of another passage than the contact paragraph."""

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.text import names, words
+from index.text import PLACE_SUFFIX_RE, names, words
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,12 @@ _SHARE_RE = re.compile(r"%|％|百分之|成以上")
 _ASK_PHONE_RE = re.compile(r"(?:电话|热线|号码|手机号?)(?:号码)?(?:是|为)?(?:多少|几号|什么)|[找打拨](?:什么|哪个|哪)\S{0,2}电话")
 _PHONE_RE = re.compile(r"\d{3,4}-\d{7,8}|\d{7,}")
 _ASK_EMAIL_RE = re.compile(r"(?:邮箱|电邮|e-?mail)(?:地址)?(?:是|为)?(?:多少|什么|啥)", re.I)
-# Where something is (在哪里, 什么地方), not where money went (花在哪, 用在哪).
 _ASK_ADDRESS_RE = re.compile(r"地址|在哪办公|门牌")
-_PLACE_SUFFIX_RE = re.compile(r"[省市县区镇乡村]$")
 _YES_NO_RE = re.compile(r"有没有|是否|有无|是不是|有未")
 _SENTENCE_RE = re.compile(r"[。；;]")
 _POLITE_RE = re.compile(r"(?:谢谢|多谢|感谢|谢啦|麻烦了|麻烦你了|拜托了?|好吗|好不好|可以吗|请问|您好|你好)[啊呀哈了您你]*")
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
+# Where something is (在哪里, 什么地方), not where money went (花在哪, 用在哪).
 _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
@@ -96,7 +95,7 @@ _SAME_MEASURE = {"个": r"(?:(?!是|要|方面)[\u4e00-\u9fff%]|$)", "人": "[�
 @functools.lru_cache(maxsize=256)
 def _places(passage: str) -> bool:
     """Whether a passage names a place (清新区太和镇, 英德青塘镇), not only an office."""
-    return any(_PLACE_SUFFIX_RE.search(n) for n in names(passage))
+    return any(PLACE_SUFFIX_RE.search(n) for n in names(passage))
 
 
 def _service(text: str, passage: str, subject: tuple[str, ...] = ()) -> bool:

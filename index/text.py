@@ -92,7 +92,7 @@ _GENERIC_TAIL = frozenset({"市", "县", "区", "县区", "市县", "城市", "�
 _BODY_RE = re.compile(r"[\u4e00-\u9fff][委厅]")  # 省委, 团委: bodies with two-character names
 _OFFICE_SUFFIX_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团)$")
 # A place suffix counts on a word jieba tags as a place: 韶关市, not 进社区.
-_PLACE_SUFFIX_RE = re.compile(r"(省|市|县|区|镇|乡|村)$")
+PLACE_SUFFIX_RE = re.compile(r"(省|市|县|区|镇|乡|村)$")
 
 
 _NAMES: list = []
@@ -124,7 +124,7 @@ def names(text: str) -> list[str]:
         generic = word.startswith(_NOT_A_NAME_START) and word[1:] in _GENERIC_TAIL
         if ((len(word) >= 3 or _BODY_RE.fullmatch(word)) and _CJK_RE.match(word) and not generic
                 and (token.flag in _NAME_FLAGS or _OFFICE_SUFFIX_RE.search(word)
-                     or (token.flag.startswith("ns") and _PLACE_SUFFIX_RE.search(word)))):
+                     or (token.flag.startswith("ns") and PLACE_SUFFIX_RE.search(word)))):
             out.append(word)
     return out
 
