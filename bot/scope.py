@@ -52,23 +52,35 @@ log = logging.getLogger(__name__)
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
 FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "foreign_ordinals", "type_unmet", "asks_name", "sentence", "dense",
             "coverage", "idf_coverage", "passage_coverage", "unknown", "oos_margin", "bm25", "bigram")
-FEATURES_VERSION = 6
+FEATURES_VERSION = 7
 REGULARISATION_C = 1.0
 
+# 怎么办理 / 怎么办营业执照 ask for a procedure; 出了岔子怎么办 asks what is done about it. 收发工作材料
+# is not 要带什么材料, and 下班后 is the asker's time, not opening hours.
 _SERVICE_RE = re.compile(
     r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
-    r"要带什么|材料|手续|几点|营业时间|开门|关门|下班|鉴定|推荐|怎么交|怎么办|怎么考|报考|考试|怎么退|退钱|"
+    r"要带什么|(?:什么|哪些|需要|要带|准备)\S{0,3}材料|手续|几点|营业时间|开门|关门|鉴定|推荐|怎么交|"
+    r"怎么办(?=[\u4e00-\u9fff])|怎么考|报考|考试|怎么退|退钱|"
     r"怎么去|怎么走|坐车|乘车|坐几路|门票)"
 )
 
 
 _NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)"
-_ASK_COUNT_RE = re.compile(r"(?:多少|几)([个座条家名项次人元块钱枚所处批场届期套台件本位户天周起年])")
+_MEASURES = "个座条家名项次人元块钱枚所处批场届期套台件本位户天周起年"
+# A count asked for: 几枚, 多少人, 多少游客 (a bare 多少 before what is counted, not 多少钱).
+# 那几个体育馆, 多几个剧场 and 哪几个镇 do not ask how many.
+_ASK_COUNT_RE = re.compile(rf"(?:多少|(?<![那这多好十哪])几)([{_MEASURES}])|多少(?=[\u4e00-\u9fff]{{2}})(?![钱])")
+# A quantity the passage states: a number and a measure word (8个, 368座, 11个乡镇), not an
+# ordinal (一是) nor a number inside a document's title (《…五年行动计划》).
+_QUANTITY_RE = re.compile(rf"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)(?!是)\s*多?\s*[万亿]?\s*[{_MEASURES}万亿支队部栋间]")
+_TITLE_RE = re.compile(r"《[^》]*》")
+_DIGIT_RE = re.compile(r"\d")
 # Ordinals and years (第六轮, 2023年): a question naming one the notice never does is about
 # another round, batch or year.
 _ORDINAL_RE = re.compile(r"第[一二三四五六七八九十\d]+[轮批届次期]|\d{4}年")
-_ASK_MONEY_RE = re.compile(r"(?:多少|几)(?:钱|资金|经费|费用|预算|投资|投入)|花了多少|投入了?多少")
-_ASK_SHARE_RE = re.compile(r"百分之几|百分比|占比|比例|比率")
+_ASK_MONEY_RE = re.compile(r"(?:多少|几)(?:钱|资金|经费|费用|预算|投资|投入|[万亿])|花了多少|投入了?多少")
+# A share asked for (占比达到多少, 多大比例), not a share talked about (缴纳比例依据哪份规定).
+_ASK_SHARE_RE = re.compile(r"百分之(?:几|多少)|几成|(?:比例|比率|占比|百分比)\S{0,6}?(?:多少|几)|(?:多大|多少|什么)(?:比例|比率)")
 _ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|哪几年|几月|几号|多久|哪个月")
 _DATE_RE = re.compile(r"(?:\d+|[一二三四五六七八九十两]+)\s*(?:天|周|个月|小时)|\d{4}\s*[-—–至到]\s*\d{4}|\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年度|[一二三四五六七八九十]+月")
 _SHARE_RE = re.compile(r"%|％|百分之|成以上")
@@ -81,21 +93,49 @@ _YES_NO_RE = re.compile(r"有没有|是否|有无|是不是|有未")
 _SENTENCE_RE = re.compile(r"[。；;]")
 _POLITE_RE = re.compile(r"(?:谢谢|多谢|感谢|谢啦|麻烦了|麻烦你了|拜托了?|好吗|好不好|可以吗|请问|您好|你好)[啊呀哈了您你]*")
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
-# Where something is (在哪里, 什么地方), not where money went (花在哪, 用在哪).
-_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪|什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
+# Where something is (在哪里, 建在哪, 什么地方), not where money went (花在哪, 用在哪) nor when
+# (在哪天, 在哪段时间).
+_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|个?(?:地方|位置|场馆|单位|区|县|镇|村)|(?=[？?吗呀啊]|$))|"
+                           r"什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在|建在|设在")
+# Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
+# (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
+_ASK_WHICH_RE = re.compile(r"哪(?:几|一)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|单位|学校|酒店|民宿)")
+_ORGANISATIONS = ("企业", "公司", "单位", "学校", "酒店", "民宿")
+_ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|大学|酒店|企业|厂)$")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
 _ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|叫什么名字|名字叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|"
                            r"成员名单|有哪些成员")
 # Measure words that answer each other: 多少个 is answered by 368座, 多少人 by 31名, 多少钱 by 元.
-_SAME_MEASURE = {"个": r"(?:(?!是|要|方面)[\u4e00-\u9fff%]|$)", "人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
+_SAME_MEASURE = {"人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
                  "元": "元", "块": "元", "钱": "元"}
 
 
+@functools.lru_cache(maxsize=4096)
+def _places(sentence: str) -> bool:
+    """Whether a sentence names a place (清新区太和镇, 英德青塘镇), not only an office."""
+    return any(PLACE_SUFFIX_RE.search(n) for n in names(sentence))
+
+
 @functools.lru_cache(maxsize=256)
-def _places(passage: str) -> bool:
-    """Whether a passage names a place (清新区太和镇, 英德青塘镇), not only an office."""
-    return any(PLACE_SUFFIX_RE.search(n) for n in names(passage))
+def _passage_names(passage: str) -> tuple[str, ...]:
+    """The place and body names in a passage's sentences."""
+    return tuple(n for sentence in _sentences(passage) for n in names(sentence))
+
+
+def _names_one(passage: str, kind: str) -> bool:
+    """Whether ``passage`` names a place or organisation of ``kind`` (村, 景区, 企业…)."""
+    if kind in _ORGANISATIONS:
+        return any(_ORGANISATION_NAME_RE.search(n) for n in _passage_names(passage))
+    # 汤塘镇 after its county (佛冈县汤塘镇), or a name jieba keeps whole (连樟村)
+    return bool(re.search(rf"[省市县区镇][\u4e00-\u9fff]{{1,4}}{kind}", passage)) or any(
+        n.endswith(kind) and len(n) > len(kind) for n in _passage_names(passage))
+
+
+def _sentences(passage: str) -> list[str]:
+    """The passage's sentences, document titles taken out: 《清远市…五年行动计划》 names a plan,
+    it neither counts nor places anything."""
+    return [s for s in _SENTENCE_RE.split(_TITLE_RE.sub("", passage)) if s.strip()]
 
 
 def _service(text: str, passage: str, subject: tuple[str, ...] = ()) -> bool:
@@ -145,8 +185,11 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = ()) -> bo
         return False  # 有没有写清楚什么时候做完: asks whether, not when
     if _ASK_ADDRESS_RE.search(question):
         return not _ADDRESS_RE.search(passage)
-    if _ASK_PLACE_RE.search(question):
-        return not (_ADDRESS_RE.search(passage) or _places(passage))
+    if _ASK_PLACE_RE.search(question):  # an address, or a place in a sentence about the subject
+        return not (_ADDRESS_RE.search(passage) or _stated(passage, _places, subject))
+    which = _ASK_WHICH_RE.search(question)
+    if which:
+        return not _names_one(passage, which.group(1))
     if _ASK_DATE_RE.search(question):
         return not _DATE_RE.search(passage)
     if _ASK_SHARE_RE.search(question):
@@ -155,15 +198,24 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = ()) -> bo
         return not _counted(passage, "元", subject)
     match = _ASK_COUNT_RE.search(question)
     if match:
-        return not _counted(passage, _SAME_MEASURE.get(match.group(1), re.escape(match.group(1))), subject)
+        measure = match.group(1)
+        if measure in (None, "个", "项"):  # 多少个 is answered by 368座 and 8个 alike
+            return not _stated(passage, _QUANTITY_RE.search, subject)
+        return not _counted(passage, _SAME_MEASURE.get(measure, re.escape(measure)), subject)
+    if "多少" in question:  # 收入是多少, 上限是多少: a figure in a sentence about the subject
+        return not _stated(passage, _DIGIT_RE.search, subject)
     return False
 
 
 def _counted(passage: str, measure: str, subject: tuple[str, ...]) -> bool:
     """Whether a sentence of ``passage`` holds a number with ``measure`` and speaks of ``subject``."""
     number = re.compile(_NUMERAL + r"\s*[万亿]?\s*" + measure)
-    return any(number.search(sentence) and (not subject or _mentions(sentence, subject))
-               for sentence in _SENTENCE_RE.split(passage))
+    return _stated(passage, number.search, subject)
+
+
+def _stated(passage: str, holds, subject: tuple[str, ...]) -> bool:
+    """Whether a sentence of ``passage`` ``holds`` the fact and speaks of ``subject``."""
+    return any(holds(sentence) and (not subject or _mentions(sentence, subject)) for sentence in _sentences(passage))
 
 
 def foreign_names(question: str, vocabulary_text: str, synonyms: dict) -> list[str]:
@@ -333,7 +385,9 @@ class ScopePolicy:
             return
         # Load the name tagger's dictionary and tag every passage now, not on citizens' questions.
         for chunk in retriever.chunks:
-            _places(chunk.text)
+            for sentence in _sentences(chunk.text):
+                _places(sentence)
+            _passage_names(chunk.text)
         name = retriever.embedder.name
         try:
             entry = next((m for m in load_models(self.model_file) if m.get("embedding_model") == name), None)

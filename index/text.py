@@ -111,19 +111,49 @@ def _name_tokenizer():
         return _NAMES[0]
 
 
+class _Token:
+    __slots__ = ("word", "flag")
+
+    def __init__(self, word: str, flag: str) -> None:
+        self.word, self.flag = word, flag
+
+
+# The parts of an office's name that jieba cuts off its bare suffix: 卫生/健康/局, 文化/和/旅游/厅.
+_OFFICE_PART_FLAGS = ("n", "a", "vn", "nz", "j")
+
+
+def _joined_offices(tokens: list) -> list:
+    """Join a bare office suffix (局, 厅, 委) to the name words before it: jieba cuts 卫生健康局
+    into 卫生/健康/局, and only the whole is a name. A level (市, 省) is left out: 市文广旅体局 is
+    the 文广旅体局."""
+    out: list = []
+    for token in tokens:
+        if token.word in ("局", "厅", "委") and out:
+            parts = []
+            while out and len(parts) < 4 and (out[-1].flag.startswith(_OFFICE_PART_FLAGS) and out[-1].flag != "ns"
+                                              and len(out[-1].word) > 1 or out[-1].word == "和" and parts):
+                parts.insert(0, out.pop())
+            if parts and parts[0].word != "和":
+                out.append(_Token("".join(p.word for p in parts) + token.word, "nt"))
+                continue
+            out.extend(parts)
+        out.append(token)
+    return out
+
+
 def names(text: str) -> list[str]:
     """Words of normalised text that look like names of places, bodies or people.
 
-    An office suffix (…局, …厅, …委), a place suffix on a word tagged as a place (…市, …县) or
-    jieba's organisation tag marks them, in words of three characters or more; jieba's place and person tags alone are too noisy (东西, 台风 and
-    洪水 come out as names).
+    An office suffix (…局, …厅, …委) on a noun (not 怎么办), a place suffix on a word tagged as a
+    place (…市, …县) or jieba's organisation tag marks them, in words of three characters or more;
+    jieba's place and person tags alone are too noisy (东西, 台风 and 洪水 come out as names).
     """
     out = []
-    for token in _name_tokenizer().lcut(normalize(text)):
+    for token in _joined_offices(_name_tokenizer().lcut(normalize(text))):
         word = token.word.strip()
         generic = word.startswith(_NOT_A_NAME_START) and word[1:] in _GENERIC_TAIL
         if ((len(word) >= 3 or _BODY_RE.fullmatch(word)) and _CJK_RE.match(word) and not generic
-                and (token.flag in _NAME_FLAGS or _OFFICE_SUFFIX_RE.search(word)
+                and (token.flag in _NAME_FLAGS or token.flag.startswith(("n", "j")) and _OFFICE_SUFFIX_RE.search(word)
                      or (token.flag.startswith("ns") and PLACE_SUFFIX_RE.search(word)))):
             out.append(word)
     return out

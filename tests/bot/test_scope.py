@@ -34,10 +34,28 @@ from bot.scope import _ASKS_NAME_RE, _service, _subject, foreign_names, main_cla
         ("建了多少座公厕", "全市建成旅游集散中心8个，旅游厕所368座。", False),
         # a number of the right measure, but in a sentence about something else
         ("引进的高素质人才一共有多少名", "完成直属单位31名干部的岗位晋升程序。四是引进高素质人才", True),
+        # a count with no measure word (多少游客), and a number inside a plan's title counts nothing
+        ("去年一共接待了多少游客", "为游客提供高质量服务。二是做好交通服务保障", True),
+        ("补短板计划要建多少个场地", "加大对《全民健身场地设施补短板五年行动计划》的督促力度", True),
+        ("省级资金是多少万元", "争取省级资金支持县级应急广播建设", True),
+        ("旅游收入是多少", "大力推进全域旅游建设，丰富旅游供给", True),  # a figure, none stated
+        ("邮编是多少", "邮政编码：511518；", False),
+        # a share talked about, not asked for
+        ("会费缴纳比例依据的是哪份规定", "明确会费缴纳比例", False),
+        ("基层受测人员要占多大比例", "社区、农村等基层受测人员达到50%以上", False),
+        # a place in a sentence about the subject, not anywhere in the passage
+        ("健身中心建在哪里", "落实《清远市全民健身计划》。加强对全民健身中心建设工作的指导。", True),
+        ("考古工作站设在哪里", "与广东省文物考古研究院共建英德市青塘考古工作站。", False),
+        ("最晚要在哪天之前提意见", "公开期限：2025年10月16日至11月16日。", False),  # 在哪天 asks when
+        # which place or organisation: named, not only counted
+        ("入选重点村的是哪个村", "培育打造全国乡村旅游重点村1个，广东省文化和旅游特色村20个。", True),
+        ("有哪几个镇评上了特色镇", "清新区太和镇、佛冈县汤塘镇被认定为广东省文化和旅游特色镇。", False),
+        ("示范基地是哪家企业", "培育打造国家工业旅游示范基地1个。", True),
+        ("考古工作站是跟哪家单位合作的", "与广东省文物考古研究院合作共建考古工作站。", False),
     ],
 )
 def test_type_unmet(question, passage, unmet):
-    assert type_unmet(question, passage, _subject(question, {"公厕": ["旅游厕所"]})) is unmet
+    assert type_unmet(question, passage, _subject(question, {"公厕": ["旅游厕所"], "邮编": ["邮政编码"]})) is unmet
 
 
 @pytest.mark.parametrize(
@@ -59,6 +77,11 @@ def test_foreign_names_are_names_the_notice_lacks():
     assert foreign_names("刮台风发洪水时村里响的大喇叭", vocabulary, {}) == []  # not names
     assert foreign_names("大埔县的旅游怎么样", vocabulary, {}) == ["大埔县"]  # 大… can be a name
     assert foreign_names("想打造成旅游大城市", vocabulary, {}) == []  # …or just big
+    # jieba cuts 卫生/健康/局 and 文化/和/旅游/厅: the whole is the name, the level (市) is not
+    assert foreign_names("清远市卫生健康局的电话", vocabulary, {}) == ["卫生健康局"]
+    assert foreign_names("广东省文化和旅游厅的检查结果", "广东省", {}) == ["文化和旅游厅"]
+    assert foreign_names("市文广旅体局做了哪些整改", vocabulary, synonyms | {"文广旅体局": ["文化广电旅游体育局"]}) == []
+    assert foreign_names("节目出岔子怎么办", vocabulary, {}) == []  # 怎么办 is no office
 
 
 @pytest.mark.parametrize(
@@ -77,6 +100,11 @@ def test_the_ask_is_the_last_clause(question, clause):
         ("孩子上小学，学位怎么申请", "严格审核领导干部申请因私出国（境）条件。", True),  # 申请, but not for this
         ("博物馆几点开门", "推进市图书馆、博物馆新馆进驻工作。", True),
         ("应急广播建设进展如何", "市级应急广播系统已完成建设。", False),
+        ("换证要带什么材料", "严格证照管理。", True),
+        ("干部能用私人邮箱收发工作材料吗", "使用党政机关政务电子邮箱。", False),  # no service asked
+        ("下班后想去图书馆，能不能开晚一点", "推进市图书馆新馆延长开放时间。", False),
+        ("新生儿怎么办理落户", "推进市图书馆新馆进驻工作。", True),
+        ("节目播出出岔子怎么办", "健全安全播出工作机制。", False),  # what is done, not a procedure
     ],
 )
 def test_service_cues(question, passage, service):
