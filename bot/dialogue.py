@@ -201,8 +201,9 @@ class Dialogue:
             # "清远市公安局的联系电话是多少" is not asking for this bureau's phone: the notice search
             # (and its scope model) decides, as for any question about another office.
             return True
-        if contact_words:
-            # "非遗展馆的预约电话是多少" asks for a phone, but not for ours.
+        if contact_words or intent == C.INTENT_ASK_CONTACT:
+            # "非遗展馆的预约电话是多少" asks for a phone, but not for ours; "上班还能用私人邮箱发
+            # 文件吗" speaks of e-mail, but asks about a rule another passage states.
             return self._names_another_subject(text)
         if intent in _SMALL_TALK and confidence < SMALL_TALK_CONFIDENCE:
             # "官网上以前发的老内容有没有人回头核查" is not a goodbye for its 回头: unsure small talk

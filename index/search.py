@@ -387,7 +387,9 @@ class Retriever:
         counting aliases): 固定资产, 动员. 整改 or 通报 are everywhere and single out nothing."""
         self.warm_up()
         limit = max(2, round(0.1 * len(self.chunks)))
-        return [w for w in words(text) if 0 < self.bm25.df.get(w, 0) <= limit]
+        # Counted in the passages' text, not their jieba words: 动员 is inside 动员会.
+        return [w for w in words(text)
+                if len(w) >= 2 and 0 < sum(1 for d in self._docs if w in d) <= limit]
 
     def sentence_text(self, row: int) -> str:
         ci, s, e = self.sentence_rows[row]
