@@ -85,13 +85,18 @@ def _scope_cross_validation(bot, questions, folds: int = 5, seed: int = 0) -> tu
 
 def _dialogue_ranker(dialogue, name: str):
     """What the widget gets: each question as the first turn of a new conversation (a sender id
-    of its own, never one an earlier question used, or it would read as a follow-up)."""
+    of its own, never one an earlier question used, or it would read as a follow-up).
+
+    A small-talk reply ("你是机器人吗" → "我是…问答助手") quotes nothing from the notice: for an
+    out-of-scope question it declines as an abstention does (for an in-scope one it is a miss)."""
     count = [0]
 
     def rank(question: str):
         count[0] += 1
         message = dialogue.handle(f"bench-quality-{name}-{count[0]}", question)[0]
-        return [c["anchor"] for c in message["custom"]["citations"]], bool(message["custom"].get("abstained"))
+        custom = message["custom"]
+        declined = bool(custom.get("abstained")) or (custom.get("kind") == "chat" and not custom["citations"])
+        return [c["anchor"] for c in custom["citations"]], declined
 
     return rank
 
