@@ -26,8 +26,8 @@ overlap (bench/RESULTS.md). Several weak signals together can:
   to the ``ask_notice`` ones (the same k-NN the dialogue uses);
 - ``bm25`` / ``bigram``: the lexical rankers' top scores (log).
 
-``type_unmet``, ``service_ask`` and ``asks_name`` decide alone (:data:`DECISIVE`); the others
-are weighed. The weights are learnt (``python -m bot train-scope``) from the NLU examples and the tuning
+``type_unmet``, ``service_ask``, ``asks_name``, ``foreign_names`` and ``foreign_ordinals`` decide
+alone (:data:`DECISIVE`); the others are weighed. The weights are learnt (``python -m bot train-scope``) from the NLU examples and the tuning
 questions, and stored in ``bot/data/scope_model.json``, one entry per embedding model (and engine)
 they were learnt under. Under a model with no entry they are relearnt from the NLU examples at
 start-up.
@@ -58,7 +58,7 @@ REGULARISATION_C = 1.0
 # 怎么办理 / 怎么办营业执照 ask for a procedure; 出了岔子怎么办 asks what is done about it. 收发工作材料
 # is not 要带什么材料, and 下班后 is the asker's time, not opening hours.
 _SERVICE_RE = re.compile(
-    r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
+    r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|要不要钱|要钱|免费|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
     r"要带什么|(?:什么|哪些|需要|要带|准备)\S{0,3}材料|手续|几点|营业时间|开门|关门|鉴定|推荐|怎么交|"
     r"怎么办(?=[\u4e00-\u9fff])|怎么考|报考|考试|怎么退|退钱|"
     r"怎么去|怎么走|坐车|乘车|坐几路|门票)"
@@ -219,8 +219,21 @@ def _stated(passage: str, holds, subject: tuple[str, ...]) -> bool:
 
 
 def foreign_names(question: str, vocabulary_text: str, synonyms: dict) -> list[str]:
-    """Places and offices the question names that the notice never does (韶关市, 市公安局)."""
-    return [n for n in names(question) if n not in vocabulary_text and n not in synonyms]
+    """Places and offices the question names that the notice never does (韶关市, 市公安局).
+    A short form of an office the notice names is no other office: 文旅体局 is the
+    文化广电旅游体育局."""
+    return [n for n in names(question) if n not in vocabulary_text and n not in synonyms
+            and not (_OFFICE_RE.search(n) and _abbreviates(n, vocabulary_text))]
+
+
+_OFFICE_RE = re.compile(r"[局厅委办]$")
+
+
+def _abbreviates(name: str, text: str) -> bool:
+    """Whether ``name``'s characters stand in that order in one short name of ``text`` (文旅体局 in
+    文化广电旅游体育局): the way Chinese shortens an office's name."""
+    pattern = "".join(re.escape(ch) + r"[\u4e00-\u9fff]{0,4}?" for ch in name[:-1]) + re.escape(name[-1])
+    return any(len(m.group()) <= 12 for m in re.finditer(pattern, text))
 
 
 def _idf():
@@ -301,8 +314,9 @@ def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, tr
 
 # Signals that decide alone. On the tuning questions each is all but never wrong: a kind of fact
 # the passage does not hold, a personal service asked for in the question's last clause, a
-# person's name — and an extractive answer cannot quote what is not there.
-DECISIVE = ("type_unmet", "service_ask", "asks_name")
+# person's name, another place or office (韶关市, 教育局), another round or year (第六轮,
+# 2021年) — and an extractive answer cannot quote what is not there.
+DECISIVE = ("type_unmet", "service_ask", "asks_name", "foreign_names", "foreign_ordinals")
 
 
 def abstains(model: ScopeModel, x: np.ndarray, threshold: float) -> bool:

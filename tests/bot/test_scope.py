@@ -82,6 +82,9 @@ def test_foreign_names_are_names_the_notice_lacks():
     assert foreign_names("广东省文化和旅游厅的检查结果", "广东省", {}) == ["文化和旅游厅"]
     assert foreign_names("市文广旅体局做了哪些整改", vocabulary, synonyms | {"文广旅体局": ["文化广电旅游体育局"]}) == []
     assert foreign_names("节目出岔子怎么办", vocabulary, {}) == []  # 怎么办 is no office
+    # a short form of the bureau's own name is no other office
+    assert foreign_names("市文旅体局做了哪些整改", vocabulary, {}) == []
+    assert foreign_names("市教育局做了哪些整改", vocabulary, {}) == ["教育局"]
 
 
 @pytest.mark.parametrize(
@@ -105,6 +108,7 @@ def test_the_ask_is_the_last_clause(question, clause):
         ("下班后想去图书馆，能不能开晚一点", "推进市图书馆新馆延长开放时间。", False),
         ("新生儿怎么办理落户", "推进市图书馆新馆进驻工作。", True),
         ("节目播出出岔子怎么办", "健全安全播出工作机制。", False),  # what is done, not a procedure
+        ("体质监测站测一次要不要钱", "开展国民体质监测工作。", True),
     ],
 )
 def test_service_cues(question, passage, service):
