@@ -373,11 +373,12 @@ class Retriever:
         self._docs = [normalize(d) for d in docs]
         self.bm25 = BM25([words(d) for d in docs])
         self.bigram = BM25([bigrams(d) for d in docs])
-        # Everything the notices say and the staff's aliases for them, for "does the knowledge
-        # base know this word at all".
+        # Everything the notices say, the staff's aliases for them and the places of the issuer's
+        # area, for "does the knowledge base know this word at all".
         self.vocabulary_text = "\n".join(
             [normalize(n.text) for n in self.library.notices.values()]
             + [normalize(" ".join(words_)) for meta in self.library.meta.values() for words_ in meta.aliases.values()]
+            + [normalize(" ".join(meta.area)) for meta in self.library.meta.values()]
         )
 
     # ---- querying ---------------------------------------------------------------------------

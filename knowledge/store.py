@@ -28,6 +28,9 @@ class NoticeMeta:
     period_end: str
     # Everyday words for what a passage covers, by anchor (search only, never quoted).
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    # The places under the issuer (its counties and districts): a question about one of them is
+    # about this notice's own area, not another city's, though the notice may not name it.
+    area: tuple[str, ...] = field(default=(), compare=False)
 
     def aliases_for(self, anchor: str) -> tuple[str, ...]:
         """The aliases of a chunk; a split item's pieces (``item-4-p2``) share the item's."""
@@ -84,7 +87,18 @@ def load_meta(path: Path) -> NoticeMeta:
         raise NoticeParseError(
             f"元数据文件 {path.name} 缺少字段：{'、'.join(missing)}。 / {path.name} lacks: {', '.join(missing)}."
         )
-    return NoticeMeta(**{key: _iso(data[key]) for key in _REQUIRED}, aliases=_aliases(path, data.get("aliases")))
+    return NoticeMeta(**{key: _iso(data[key]) for key in _REQUIRED}, aliases=_aliases(path, data.get("aliases")),
+                      area=_area(path, data.get("area")))
+
+
+def _area(path: Path, raw: object) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise NoticeParseError(
+            f"元数据文件 {path.name} 的 area 应为地名列表。 / {path.name}: area must be a list of place names."
+        )
+    return tuple(dict.fromkeys(str(v).strip() for v in raw if v is not None and str(v).strip()))
 
 
 def _aliases(path: Path, raw: object) -> dict[str, tuple[str, ...]]:

@@ -88,6 +88,14 @@ def test_a_place_the_notice_names_is_not_foreign(answerer):
     assert answer.debug["features"]["foreign_names"] == 0
 
 
+@pytest.mark.parametrize("question, anchor", [("阳山县的应急广播建起来了吗", "item-16"),  # not in the text
+                                              ("市文旅体局在会风会纪上改了什么", "item-1")])  # a short name
+def test_the_issuers_own_area_and_short_name_are_not_foreign(answerer, question, anchor):
+    answer = answerer.answer(question)
+    assert answer.debug["features"]["foreign_names"] == 0
+    assert not answer.abstained and answer.citations[0].anchor == anchor
+
+
 @pytest.mark.parametrize("question", ["第16条是什么", "第十六条", "16条讲的什么", "第１６条"])
 def test_item_by_number_returns_the_whole_item(answerer, question):
     answer = answerer.answer(question)

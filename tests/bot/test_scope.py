@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.scope import _ASKS_NAME_RE, _service, _subject, foreign_names, main_clause, type_unmet
+from bot.scope import _ASKS_NAME_RE, _abbreviates, _service, _subject, foreign_names, main_clause, type_unmet
 
 
 @pytest.mark.parametrize(
@@ -84,6 +84,7 @@ def test_foreign_names_are_names_the_notice_lacks():
     assert foreign_names("节目出岔子怎么办", vocabulary, {}) == []  # 怎么办 is no office
     # a short form of the bureau's own name is no other office
     assert foreign_names("市文旅体局做了哪些整改", vocabulary, {}) == []
+    assert _abbreviates("文体旅局", vocabulary) and not _abbreviates("教育局", vocabulary)  # any order
     assert foreign_names("市教育局做了哪些整改", vocabulary, {}) == ["教育局"]
 
 

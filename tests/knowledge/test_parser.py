@@ -207,3 +207,14 @@ def test_small_notice_contact_stops_at_commas(small):
 def test_news_article_is_rejected():
     with pytest.raises(NoticeParseError):
         parse_notice((DATA / "notice_bad.txt").read_text(encoding="utf-8"), "notice_bad")
+
+
+def test_the_issuers_area_is_loaded_and_checked(tmp_path):
+    meta = load_library().meta["qingyuan-wlj-xuncha-2025"]
+    assert {"阳山县", "连南", "英德市"} <= set(meta.area)  # 阳山县 is nowhere in the notice's text
+    for suffix in (".txt", ".yml"):
+        shutil.copy(DATA / f"notice_small{suffix}", tmp_path / f"notice_small{suffix}")
+    small = tmp_path / "notice_small.yml"
+    small.write_text(small.read_text(encoding="utf-8") + "area: 某县\n", encoding="utf-8")
+    with pytest.raises(NoticeParseError, match="area"):
+        load_library(tmp_path)
