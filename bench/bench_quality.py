@@ -87,8 +87,9 @@ def _dialogue_ranker(dialogue, name: str):
     """What the widget gets: each question as the first turn of a new conversation (a sender id
     of its own, never one an earlier question used, or it would read as a follow-up).
 
-    A small-talk reply ("你是机器人吗" → "我是…问答助手") quotes nothing from the notice: for an
-    out-of-scope question it declines as an abstention does (for an in-scope one it is a miss)."""
+    A small-talk reply ("你是机器人吗" → "我是…问答助手") quotes nothing from the notice: it
+    counts as declining, as an abstention does — right for an out-of-scope question, a miss and a
+    false abstention for an in-scope one."""
     count = [0]
 
     def rank(question: str):

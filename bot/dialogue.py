@@ -197,7 +197,7 @@ class Dialogue:
         retriever = self.answerer.retriever
         retriever.warm_up()
         if ((contact_words or intent in (C.INTENT_ASK_CONTACT, C.INTENT_ASK_OVERVIEW))
-                and foreign_names(text, retriever.vocabulary_text, retriever.synonyms)):
+                and foreign_names(text, retriever.vocabulary_text, retriever.synonyms, retriever.issuers)):
             # "清远市公安局的联系电话是多少" is not asking for this bureau's phone: the notice search
             # (and its scope model) decides, as for any question about another office.
             return True

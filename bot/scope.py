@@ -7,16 +7,20 @@ overlap (bench/RESULTS.md). Several weak signals together can:
   question puts its ask) asks for a personal service (报名, 办理, 多少钱, 几点…) that the passage
   found does not itself speak of — a progress notice on rectification never answers those;
 - ``max_unknown_idf``: how specific the most specific word is that the notice never uses;
-- ``foreign_names``: places, bodies or people the question names and the notice never does
-  (韶关市, 教育局): a question about another city or office is not about this notice;
-- ``foreign_ordinals``: rounds, batches or years the notice never names (第六轮巡察, 2023年);
+- ``foreign_names``: places and bodies the question names and the notice never does (韶关市,
+  教育局), other than the issuer's own area (阳山县) and short forms of the issuer's name (文广局):
+  a question about another city or office is not about this notice;
+- ``foreign_ordinals``: rounds, sessions or years the notice never names (第六轮巡察, 2023年), read
+  as the notice writes them (第5轮 is its 第五轮);
 - ``sentence`` / ``dense``: the best sentence and passage cosine;
 - ``coverage`` / ``idf_coverage``: the share of the question's words (plain and IDF-weighted)
   that the notice or the synonym list knows; ``unknown``: how many it does not;
 - ``type_unmet``: the ask wants a kind of fact — a phone number, an e-mail or postal address, a
-  place, a date or duration, a share, a sum of money, a count (几枚, 多少人) — and the passage
-  found states none of that kind (a count must stand in a sentence about what is counted): the
-  notice talks about the subject but not about what is asked (省里给了多少钱, 什么时候建成开放);
+  place, which village or firm, a date or duration, a share, a sum of money, a count (几枚, 多少人,
+  多少游客) or a figure (收入是多少) — and the passage found states none of that kind (a place, a
+  count or a sum must stand in a sentence about the subject; a village or firm must be named, not
+  only counted): the notice talks about the subject but not about what is asked (省里给了多少钱,
+  什么时候建成开放, 入选的是哪个村);
 - ``asks_name``: the question asks who someone is by name (局长叫什么名字), which a rectification
   notice does not say;
 - ``passage_coverage``: the IDF-weighted share of the question's words that the passage found
@@ -27,9 +31,9 @@ overlap (bench/RESULTS.md). Several weak signals together can:
 - ``bm25`` / ``bigram``: the lexical rankers' top scores (log).
 
 ``type_unmet``, ``service_ask``, ``asks_name``, ``foreign_names`` and ``foreign_ordinals`` decide
-alone (:data:`DECISIVE`); the others are weighed. The weights are learnt (``python -m bot train-scope``) from the NLU examples and the tuning
-questions, and stored in ``bot/data/scope_model.json``, one entry per embedding model (and engine)
-they were learnt under. Under a model with no entry they are relearnt from the NLU examples at
+alone (:data:`DECISIVE`); the others are weighed. The weights are learnt (``python -m bot
+train-scope``) from the NLU examples and the tuning questions, and stored in
+``bot/data/scope_model.json``, one entry per embedding model (and engine) they were learnt under. Under a model with no entry they are relearnt from the NLU examples at
 start-up.
 """
 
@@ -55,12 +59,12 @@ FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "forei
 FEATURES_VERSION = 7
 REGULARISATION_C = 1.0
 
-# 怎么办理 / 怎么办营业执照 ask for a procedure; 出了岔子怎么办 asks what is done about it. 收发工作材料
+# 怎么办理 / 怎么办营业执照 ask for a procedure; 出了岔子怎么办(呢) asks what is done about it. 收发工作材料
 # is not 要带什么材料, and 下班后 is the asker's time, not opening hours.
 _SERVICE_RE = re.compile(
     r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|要不要钱|要钱|免费|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
     r"要带什么|(?:什么|哪些|需要|要带|准备)\S{0,3}材料|手续|几点|营业时间|开门|关门|鉴定|推荐|怎么交|"
-    r"怎么办(?=[\u4e00-\u9fff])|怎么考|报考|考试|怎么退|退钱|"
+    r"怎么办(?![呢呀啊吧嘛哇的了啦才好])(?=[\u4e00-\u9fff])|怎么考|报考|考试|怎么退|退钱|"
     r"怎么去|怎么走|坐车|乘车|坐几路|门票)"
 )
 
@@ -68,20 +72,55 @@ _SERVICE_RE = re.compile(
 _NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)"
 _MEASURES = "个座条家名项次人元块钱枚所处批场届期套台件本位户天周起年"
 # A count asked for: 几枚, 多少人, 多少游客 (a bare 多少 before what is counted, not 多少钱).
-# 那几个体育馆, 多几个剧场 and 哪几个镇 do not ask how many.
-_ASK_COUNT_RE = re.compile(rf"(?:多少|(?<![那这多好十哪])几)([{_MEASURES}])|多少(?=[\u4e00-\u9fff]{{2}})(?![钱])")
+# 那几个体育馆, 多几个剧场 and 哪几个镇 do not ask how many; 第几批 asks which one.
+_ASK_COUNT_RE = re.compile(rf"(?:多少|(?<![那这多好十哪第])几)([{_MEASURES}])|多少(?=[\u4e00-\u9fff]{{2}})(?![钱])")
 # A quantity the passage states: a number and a measure word (8个, 368座, 11个乡镇), not an
-# ordinal (一是) nor a number inside a document's title (《…五年行动计划》).
-_QUANTITY_RE = re.compile(rf"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)(?!是)\s*多?\s*[万亿]?\s*[{_MEASURES}万亿支队部栋间]")
+# ordinal (一是, 第四次), a year or a span of time (2024年, 七天), nor a number inside a document's
+# title (《…五年行动计划》) or a quoted slogan (“两个维护”).
+_QUANTITY_RE = re.compile(r"(?<![第\d一二两三四五六七八九十百千])(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)(?!是)"
+                          r"(?<!\d{4})\s*多?\s*[万亿]?\s*[个座条家名项人元块枚所处批场套台件本位户起万亿支队部栋间次]")
+_YEARS_RE = re.compile(r"(?<!\d)(?:\d{1,3}|[一二两三四五六七八九十百千]+)\s*多?\s*年(?!度)")
 _TITLE_RE = re.compile(r"《[^》]*》")
+_QUOTED_RE = re.compile(r"“[^”]*”")
 _DIGIT_RE = re.compile(r"\d")
 # Ordinals and years (第六轮, 2023年): a question naming one the notice never does is about
 # another round, batch or year.
-_ORDINAL_RE = re.compile(r"第[一二三四五六七八九十\d]+[轮批届次期]|\d{4}年")
-_ASK_MONEY_RE = re.compile(r"(?:多少|几)(?:钱|资金|经费|费用|预算|投资|投入|[万亿])|花了多少|投入了?多少")
+_ORDINAL_RE = re.compile(r"第([一二三四五六七八九十\d]+)([轮批届次期])|((?:19|20)\d\d)年")
+_ORDINAL_STATED_RE = re.compile(r"第[一二三四五六七八九十\d]+")
+_CHINESE_DIGITS = "零一二三四五六七八九"
+
+
+def _chinese_number(digits: str) -> str:
+    """5 → 五, 20 → 二十, 24 → 二十四 (as the notice writes rounds and sessions)."""
+    n = int(digits)
+    if n < 10:
+        return _CHINESE_DIGITS[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return ("" if tens == 1 else _CHINESE_DIGITS[tens]) + "十" + (_CHINESE_DIGITS[ones] if ones else "")
+    return digits
+
+
+def foreign_ordinals(question: str, vocabulary_text: str) -> int:
+    """Rounds, sessions and years (from 2000) the question names and the notice never does: 第六轮
+    and 2021年 are another round and another year; 第5轮, 第八届 (the notice writes 八届) and 2035年
+    (in （2021-2035）) are the notice's own."""
+    count = 0
+    for match in _ORDINAL_RE.finditer(question):
+        number, unit, year = match.groups()
+        if year:  # 1949年 is history, not a round; 2021-2035年 is a plan's span the notice gives
+            in_span = match.start() > 0 and question[match.start() - 1] in "-—–~至到"
+            known = int(year) < 2000 or f"{year}年" in vocabulary_text or (in_span and year in vocabulary_text)
+        else:
+            known = (_chinese_number(number) if number.isdigit() else number) + unit in vocabulary_text
+        count += not known
+    return count
+_ASK_MONEY_RE = re.compile(r"(?:多少|几)(?:钱|资金|经费|费用|预算|投资|投入|[万亿](?:元|块|$|(?=[？?，,。])))|花了多少|投入了?多少")
 # A share asked for (占比达到多少, 多大比例), not a share talked about (缴纳比例依据哪份规定).
 _ASK_SHARE_RE = re.compile(r"百分之(?:几|多少)|几成|(?:比例|比率|占比|百分比)\S{0,6}?(?:多少|几)|(?:多大|多少|什么)(?:比例|比率)")
-_ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|哪几年|几月|几号|多久|哪个月")
+# When, or how long (多少天, 几个月: the preamble's 3月29日至6月28日 answers that).
+_ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|哪几年|几月|几号|多久|哪个月|多长时间|"
+                          r"(?:多少|(?<![那这多好十哪])几)个?(?:天|周|星期|月|小时)")
 _DATE_RE = re.compile(r"(?:\d+|[一二三四五六七八九十两]+)\s*(?:天|周|个月|小时)|\d{4}\s*[-—–至到]\s*\d{4}|\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年度|[一二三四五六七八九十]+月")
 _SHARE_RE = re.compile(r"%|％|百分之|成以上")
 # Asking for the thing itself (电话是多少, 打什么电话), not talking about it (用私人邮箱).
@@ -96,17 +135,19 @@ _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
 # Where something is (在哪里, 建在哪, 什么地方), not where money went (花在哪, 用在哪) nor when
 # (在哪天, 在哪段时间).
 _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|个?(?:地方|位置|场馆|单位|区|县|镇|村)|(?=[？?吗呀啊]|$))|"
-                           r"什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在|建在|设在")
+                           r"什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
 # (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
-_ASK_WHICH_RE = re.compile(r"哪(?:几|一)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|单位|学校|酒店|民宿)")
-_ORGANISATIONS = ("企业", "公司", "单位", "学校", "酒店", "民宿")
+# (哪个单位负责 is not one: 局党组 and its 领导小组 answer it.)
+_ASK_WHICH_RE = re.compile(r"哪(?:几|一)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|酒店|民宿)")
+_ORGANISATIONS = ("企业", "公司", "学校", "酒店", "民宿")
 _ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|大学|酒店|企业|厂)$")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
 _ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|叫什么名字|名字叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|"
                            r"成员名单|有哪些成员")
-# Measure words that answer each other: 多少个 is answered by 368座, 多少人 by 31名, 多少钱 by 元.
+# Measure words only their own kind answers (多少人 by 31名, 多少钱 by 元); any other count (多少个,
+# 几家, 几座) is answered by any quantity (368座, 8个).
 _SAME_MEASURE = {"人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
                  "元": "元", "块": "元", "钱": "元"}
 
@@ -170,12 +211,13 @@ def main_clause(question: str) -> str:
     return clauses[-1] if clauses else question
 
 
-def type_unmet(question: str, passage: str, subject: tuple[str, ...] = ()) -> bool:
+def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area: tuple[str, ...] = ()) -> bool:
     """Whether ``question`` asks for a kind of fact (a phone number, an e-mail address, a place, a
     date, a share, money, a count with its measure word) that ``passage`` does not state at all.
 
     :param subject: the question's own words (synonyms expanded): a count or sum must stand in a
         sentence that shares one of them (31名 counts 干部 promoted, not 人才 recruited).
+    :param area: the places of the issuer's area (连南, 清城): names of places without a suffix.
     """
     if _ASK_PHONE_RE.search(question):
         return not _PHONE_RE.search(passage)
@@ -186,12 +228,16 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = ()) -> bo
     if _ASK_ADDRESS_RE.search(question):
         return not _ADDRESS_RE.search(passage)
     if _ASK_PLACE_RE.search(question):  # an address, or a place in a sentence about the subject
-        return not (_ADDRESS_RE.search(passage) or _stated(passage, _places, subject))
+        in_area = lambda sentence: any(place in sentence for place in area)  # noqa: E731
+        return not (_ADDRESS_RE.search(passage) or _stated(passage, lambda x: _places(x) or in_area(x), subject))
     which = _ASK_WHICH_RE.search(question)
     if which:
-        return not _names_one(passage, which.group(1))
+        kind = which.group(1)
+        return not (_names_one(passage, kind) or kind in "县区市" and any(place in passage for place in area))
     if _ASK_DATE_RE.search(question):
         return not _DATE_RE.search(passage)
+    if "第几" in question:  # 第几批: an ordinal (第二批)
+        return not _ORDINAL_STATED_RE.search(passage)
     if _ASK_SHARE_RE.search(question):
         return not _SHARE_RE.search(passage)
     if _ASK_MONEY_RE.search(question):
@@ -199,12 +245,18 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = ()) -> bo
     match = _ASK_COUNT_RE.search(question)
     if match:
         measure = match.group(1)
-        if measure in (None, "个", "项"):  # 多少个 is answered by 368座 and 8个 alike
-            return not _stated(passage, _QUANTITY_RE.search, subject)
-        return not _counted(passage, _SAME_MEASURE.get(measure, re.escape(measure)), subject)
+        if measure == "年":  # 距今多少年: a number of years (3000多年), not a year (2024年)
+            return not _stated(passage, _YEARS_RE.search, subject)
+        if measure not in _SAME_MEASURE:  # 多少个, 几家 are answered by 368座 and 8个 alike
+            return not _stated(passage, _quantity, subject)
+        return not _counted(passage, _SAME_MEASURE[measure], subject)
     if "多少" in question:  # 收入是多少, 上限是多少: a figure in a sentence about the subject
         return not _stated(passage, _DIGIT_RE.search, subject)
     return False
+
+
+def _quantity(sentence: str) -> bool:
+    return bool(_QUANTITY_RE.search(_QUOTED_RE.sub("", sentence)))
 
 
 def _counted(passage: str, measure: str, subject: tuple[str, ...]) -> bool:
@@ -218,20 +270,30 @@ def _stated(passage: str, holds, subject: tuple[str, ...]) -> bool:
     return any(holds(sentence) and (not subject or _mentions(sentence, subject)) for sentence in _sentences(passage))
 
 
-def foreign_names(question: str, vocabulary_text: str, synonyms: dict) -> list[str]:
+def foreign_names(question: str, vocabulary_text: str, synonyms: dict, own: tuple[str, ...] = ()) -> list[str]:
     """Places and offices the question names that the notice never does (韶关市, 市公安局).
-    A short form of an office the notice names is no other office: 文体旅局 is the
-    文化广电旅游体育局."""
-    return [n for n in names(question) if n not in vocabulary_text and n not in synonyms
-            and not (_OFFICE_RE.search(n) and _abbreviates(n, vocabulary_text))]
+
+    :param own: the notices' issuers (中共清远市文化广电旅游体育局党组): a short form of one is no
+        other office (文广局, 文体旅局), though no list holds every way citizens shorten it.
+    """
+    found = names(question)
+    out = [n for n in found if n not in vocabulary_text and n not in synonyms
+           and not (_OFFICE_RE.search(n) and any(_abbreviates(n, issuer) for issuer in own))]
+    # A place's own office (英德市文广旅体局) is another office, unless the place is the issuer's.
+    for place, office in zip(found, found[1:]):
+        if (PLACE_SUFFIX_RE.search(place) and _OFFICE_RE.search(office) and place + office in question
+                and not any(place in issuer for issuer in own) and place + office not in vocabulary_text
+                and place not in out and office not in out):
+            out.append(place + office)
+    return out
 
 
 _OFFICE_RE = re.compile(r"[局厅委办]$")
 
 
 def _abbreviates(name: str, text: str) -> bool:
-    """Whether ``name``'s characters all stand in one short office name of ``text`` ending with
-    the same suffix (文旅体局 and 文体旅局 in 文化广电旅游体育局): how Chinese shortens an office."""
+    """Whether ``name``'s characters all stand in the office name of ``text`` that ends with the
+    same suffix (文广局, 文体旅局 in 文化广电旅游体育局): how Chinese shortens an office's name."""
     need = set(name[:-1])
     return any(need <= set(text[max(0, m.start() - 11):m.start()]) for m in re.finditer(re.escape(name[-1]), text))
 
@@ -352,7 +414,7 @@ class ScopePolicy:
         question = result.query.text
         ws = [w for w in words(question) if len(w) >= 2]
         known = [w for w in ws if w in vocabulary_text or w in synonyms]
-        foreign = foreign_names(question, vocabulary_text, synonyms)
+        foreign = foreign_names(question, vocabulary_text, synonyms, retriever.issuers)
         top = result.hits[0]
         ask = main_clause(result.query.normalized)  # service, type and name cues read the ask itself
         subject = _subject(result.query.normalized, synonyms)
@@ -375,9 +437,8 @@ class ScopePolicy:
             "service_ask": 1.0 if _service(ask, passage, subject) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
-            "foreign_ordinals": float(sum(1 for m in _ORDINAL_RE.finditer(result.query.normalized)
-                                          if m.group() not in vocabulary_text)),
-            "type_unmet": 1.0 if type_unmet(ask, top.chunk.text, _subject(ask, synonyms)) else 0.0,
+            "foreign_ordinals": float(foreign_ordinals(result.query.normalized, vocabulary_text)),
+            "type_unmet": 1.0 if type_unmet(ask, top.chunk.text, _subject(ask, synonyms), retriever.area) else 0.0,
             "asks_name": 1.0 if _ASKS_NAME_RE.search(ask) else 0.0,
             "sentence": float(top.scores.get("sentence", 0.0)),
             "dense": float(top.scores.get("dense", 0.0)),

@@ -380,6 +380,8 @@ class Retriever:
             + [normalize(" ".join(words_)) for meta in self.library.meta.values() for words_ in meta.aliases.values()]
             + [normalize(" ".join(meta.area)) for meta in self.library.meta.values()]
         )
+        self.issuers = tuple(normalize(meta.issuer) for meta in self.library.meta.values())
+        self.area = tuple(dict.fromkeys(normalize(p) for meta in self.library.meta.values() for p in meta.area))
 
     # ---- querying ---------------------------------------------------------------------------
 

@@ -90,7 +90,8 @@ _NOT_A_NAME_START = ("各", "全", "本", "该", "此", "大", "小", "哪", "�
 # ...when what follows is generic (大城市, 各县区, 本局); 大埔县 and 本溪市 are names.
 _GENERIC_TAIL = frozenset({"市", "县", "区", "县区", "市县", "城市", "县城", "城", "局", "单位", "机关", "乡镇"})
 _BODY_RE = re.compile(r"[\u4e00-\u9fff][委厅]")  # 省委, 团委: bodies with two-character names
-_OFFICE_SUFFIX_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团)$")
+# (…馆 and …院 are venues as often as bodies: 游泳馆, 篮球馆 name no other office.)
+_OFFICE_SUFFIX_RE = re.compile(r"(局|厅|委|办|公司|集团)$")
 # A place suffix counts on a word jieba tags as a place: 韶关市, not 进社区.
 PLACE_SUFFIX_RE = re.compile(r"(省|市|县|区|镇|乡|村)$")
 
@@ -124,16 +125,19 @@ _OFFICE_PART_FLAGS = ("n", "a", "vn", "nz", "j")
 
 def _joined_offices(tokens: list) -> list:
     """Join a bare office suffix (局, 厅, 委) to the name words before it: jieba cuts 卫生健康局
-    into 卫生/健康/局, and only the whole is a name. A level (市, 省) is left out: 市文广旅体局 is
-    the 文广旅体局."""
+    into 卫生/健康/局 and 文化和旅游厅 into 文化/和/旅游/厅, and only the whole is a name. A level
+    (市, 省) is left out, and an office before 和 stays apart (财政局和卫生健康局)."""
     out: list = []
     for token in tokens:
         if token.word in ("局", "厅", "委") and out:
             parts = []
-            while out and len(parts) < 4 and (out[-1].flag.startswith(_OFFICE_PART_FLAGS) and out[-1].flag != "ns"
-                                              and len(out[-1].word) > 1 or out[-1].word == "和" and parts):
+            while out and len(parts) < 4 and not _OFFICE_SUFFIX_RE.search(out[-1].word) and (
+                    out[-1].flag.startswith(_OFFICE_PART_FLAGS) and out[-1].flag != "ns" and len(out[-1].word) > 1
+                    or out[-1].word == "和" and parts):
                 parts.insert(0, out.pop())
-            if parts and parts[0].word != "和":
+            while parts and parts[0].word == "和":  # 财政局和/卫生健康局: the 和 joins two offices
+                out.append(parts.pop(0))
+            if parts:
                 out.append(_Token("".join(p.word for p in parts) + token.word, "nt"))
                 continue
             out.extend(parts)

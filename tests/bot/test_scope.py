@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.scope import _ASKS_NAME_RE, _abbreviates, _service, _subject, foreign_names, main_clause, type_unmet
+from bot.scope import _ASKS_NAME_RE, _abbreviates, foreign_ordinals, _service, _subject, foreign_names, main_clause, type_unmet
 
 
 @pytest.mark.parametrize(
@@ -52,6 +52,15 @@ from bot.scope import _ASKS_NAME_RE, _abbreviates, _service, _subject, foreign_n
         ("有哪几个镇评上了特色镇", "清新区太和镇、佛冈县汤塘镇被认定为广东省文化和旅游特色镇。", False),
         ("示范基地是哪家企业", "培育打造国家工业旅游示范基地1个。", True),
         ("考古工作站是跟哪家单位合作的", "与广东省文物考古研究院合作共建考古工作站。", False),
+        ("巡察整改由哪个单位负责", "成立由局党组主要负责同志任组长的整改工作领导小组。", False),
+        ("巡察组在局里待了多少天", "2024年3月29日至6月28日，市委第四巡察组开展了巡察。", False),  # a span
+        ("集散中心有几家", "全市建成旅游集散中心8个。", False),  # 几家 ~ 8个
+        ("体育场馆建设在推进吗", "加强与市体育场馆管理中心的沟通。", False),  # 建设在 is no 在哪
+        ("几万个旅游厕所建好了吗", "旅游厕所368座。", False),  # a count, not money (and yes/no)
+        ("旅游厕所有多少个", "坚决做到“两个维护”。", True),  # a slogan counts nothing
+        ("青塘遗址距今有多少年", "2024年完成青塘遗址考古工作站建设。", True),  # a year is no age
+        ("第四次文物普查发现了多少处文物", "开展第四次全国文物普查工作。", True),  # 第四次 counts nothing
+        ("图书馆党支部被命名为第几批四强党支部", "获命名第二批“四强”党支部。", False),
     ],
 )
 def test_type_unmet(question, passage, unmet):
@@ -82,10 +91,26 @@ def test_foreign_names_are_names_the_notice_lacks():
     assert foreign_names("广东省文化和旅游厅的检查结果", "广东省", {}) == ["文化和旅游厅"]
     assert foreign_names("市文广旅体局做了哪些整改", vocabulary, synonyms | {"文广旅体局": ["文化广电旅游体育局"]}) == []
     assert foreign_names("节目出岔子怎么办", vocabulary, {}) == []  # 怎么办 is no office
-    # a short form of the bureau's own name is no other office
-    assert foreign_names("市文旅体局做了哪些整改", vocabulary, {}) == []
-    assert _abbreviates("文体旅局", vocabulary) and not _abbreviates("教育局", vocabulary)  # any order
-    assert foreign_names("市教育局做了哪些整改", vocabulary, {}) == ["教育局"]
+    # a short form of the issuer's name is no other office; an office that shares words with it is
+    own = ("中共清远市文化广电旅游体育局党组",)
+    assert foreign_names("市文旅体局做了哪些整改", vocabulary, {}, own) == []
+    assert foreign_names("文广局的电话是多少", vocabulary, {}, own) == []
+    assert _abbreviates("文体旅局", own[0]) and not _abbreviates("教育局", own[0])  # in any order
+    assert foreign_names("市教育局做了哪些整改", vocabulary, {}, own) == ["教育局"]
+    assert foreign_names("清远市应急管理局的电话是多少", vocabulary, {}, own) == ["管理局"]  # jieba: 应急/管理局
+    assert foreign_names("财政局和卫生健康局", vocabulary, {}, own) == ["财政局", "卫生健康局"]
+    assert foreign_names("游泳馆建设有进展吗", vocabulary, {}, own) == []  # a venue, not an office
+
+
+@pytest.mark.parametrize(
+    "question, count",
+    [("八届市委第六轮巡察什么时候开始", 1), ("第八届市委第五轮巡察整改情况", 0), ("第5轮巡察整改进展", 0),
+     ("学习党的第二十届三中全会精神", 0), ("2021-2035年青塘遗址保护规划完成了吗", 0), ("2021年那次巡察", 1),
+     ("1949年以前的革命文物", 0), ("2023年的整改", 1)],
+)
+def test_foreign_ordinals_read_numbers_as_the_notice_writes_them(question, count):
+    vocabulary = "八届市委第五轮巡察……党的二十届三中全会……《青塘遗址保护规划（2021-2035）》……2024年……"
+    assert foreign_ordinals(question, vocabulary) == count
 
 
 @pytest.mark.parametrize(
@@ -110,6 +135,7 @@ def test_the_ask_is_the_last_clause(question, clause):
         ("新生儿怎么办理落户", "推进市图书馆新馆进驻工作。", True),
         ("节目播出出岔子怎么办", "健全安全播出工作机制。", False),  # what is done, not a procedure
         ("体质监测站测一次要不要钱", "开展国民体质监测工作。", True),
+        ("游客被宰客了怎么办呀", "建立投诉-核查-反馈闭环处理机制。", False),  # 怎么办 + particle
     ],
 )
 def test_service_cues(question, passage, service):
