@@ -62,7 +62,7 @@ REGULARISATION_C = 1.0
 # 怎么办理 / 怎么办营业执照 ask for a procedure; 出了岔子怎么办(呢) asks what is done about it. 收发工作材料
 # is not 要带什么材料, and 下班后 is the asker's time, not opening hours.
 _SERVICE_RE = re.compile(
-    r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|要不要钱|要钱|免费|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
+    r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|要不要钱|要钱|免费|优惠|打折|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
     r"要带什么|(?:什么|哪些|需要|要带|准备)\S{0,3}材料|手续|几点|营业时间|开门|关门|鉴定|推荐|怎么交|"
     r"怎么办(?![呢呀啊吧嘛哇的了啦才好])(?=[\u4e00-\u9fff])|怎么考|报考|考试|怎么退|退钱|"
     r"怎么去|怎么走|坐车|乘车|坐几路|门票)"
@@ -87,6 +87,8 @@ _DIGIT_RE = re.compile(r"\d")
 # another round, batch or year.
 _ORDINAL_RE = re.compile(r"第([一二三四五六七八九十\d]+)([轮批届次期])|((?:19|20)\d\d)年")
 _ORDINAL_STATED_RE = re.compile(r"第[一二三四五六七八九十\d]+")
+# Another round named relatively (上一轮, 下一次巡察, 上次): the notice reports on its own round.
+_RELATIVE_ROUND_RE = re.compile(r"[上下]一?[轮届批]|(?:[上下]一?次|前几[轮次]|以前那?[轮次])(?=\S{0,3}(?:巡察|巡视|检查|整改))")
 _CHINESE_DIGITS = "零一二三四五六七八九"
 
 
@@ -102,8 +104,8 @@ def _chinese_number(digits: str) -> str:
 
 
 def foreign_ordinals(question: str, vocabulary_text: str) -> int:
-    """Rounds, sessions and years (from 2000) the question names and the notice never does: 第六轮
-    and 2021年 are another round and another year; 第5轮, 第八届 (the notice writes 八届) and 2035年
+    """Rounds, sessions and years (from 2000) the question names and the notice never does: 第六轮,
+    上一轮 and 2021年 are another round and another year; 第5轮, 第八届 (the notice writes 八届) and 2035年
     (in （2021-2035）) are the notice's own."""
     count = 0
     for match in _ORDINAL_RE.finditer(question):
@@ -114,8 +116,9 @@ def foreign_ordinals(question: str, vocabulary_text: str) -> int:
         else:
             known = (_chinese_number(number) if number.isdigit() else number) + unit in vocabulary_text
         count += not known
-    return count
-_ASK_MONEY_RE = re.compile(r"(?:多少|几)(?:钱|资金|经费|费用|预算|投资|投入|[万亿](?:元|块|$|(?=[？?，,。])))|花了多少|投入了?多少")
+    return count + sum(1 for m in _RELATIVE_ROUND_RE.finditer(question) if m.group() not in vocabulary_text)
+_ASK_MONEY_RE = re.compile(r"(?:多少|几)(?:钱|资金|经费|费用|预算|投资|投入|[万亿](?:元|块|$|(?=[？?，,。])))|花了多少|投入了?多少|"
+                           r"(?:钱|资金|经费|费用|预算|投资|投入|金额)(?:是|有|为|要|大概|一共|总共|共)*多少")
 # A share asked for (占比达到多少, 多大比例), not a share talked about (缴纳比例依据哪份规定).
 _ASK_SHARE_RE = re.compile(r"百分之(?:几|多少)|几成|(?:比例|比率|占比|百分比)\S{0,6}?(?:多少|几)|(?:多大|多少|什么)(?:比例|比率)")
 # When, or how long (多少天, 几个月: the preamble's 3月29日至6月28日 answers that).
@@ -134,7 +137,7 @@ _POLITE_RE = re.compile(r"(?:谢谢|多谢|感谢|谢啦|麻烦了|麻烦你了|
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
 # Where something is (在哪里, 建在哪, 什么地方), not where money went (花在哪, 用在哪) nor when
 # (在哪天, 在哪段时间).
-_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|个?(?:地方|位置|场馆|单位|区|县|镇|村)|(?=[？?吗呀啊]|$))|"
+_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?!一?(?:天|年|段|个?月|日|号|时|些?方面))|"
                            r"什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
 # (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
@@ -145,7 +148,7 @@ _ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中�
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
 _ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|叫什么名字|名字叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|"
-                           r"成员名单|有哪些成员")
+                           r"(?<!什么)(?<!哪个)(?<!哪份)名单|有哪些成员|哪(?:个|几个|些)(?:干部|党员|同志|职工)|(?:分别|都)叫什么")
 # Measure words only their own kind answers (多少人 by 31名, 多少钱 by 元); any other count (多少个,
 # 几家, 几座) is answered by any quantity (368座, 8个).
 _SAME_MEASURE = {"人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
@@ -164,13 +167,19 @@ def _passage_names(passage: str) -> tuple[str, ...]:
     return tuple(n for sentence in _sentences(passage) for n in names(sentence))
 
 
-def _names_one(passage: str, kind: str) -> bool:
+def _names_one(passage: str, kind: str, area: tuple[str, ...] = ()) -> bool:
     """Whether ``passage`` names a place or organisation of ``kind`` (村, 景区, 企业…)."""
+    found = _passage_names(passage)
     if kind in _ORGANISATIONS:
-        return any(_ORGANISATION_NAME_RE.search(n) for n in _passage_names(passage))
-    # 汤塘镇 after its county (佛冈县汤塘镇), or a name jieba keeps whole (连樟村)
-    return bool(re.search(rf"[省市县区镇][\u4e00-\u9fff]{{1,4}}{kind}", passage)) or any(
-        n.endswith(kind) and len(n) > len(kind) for n in _passage_names(passage))
+        return any(_ORGANISATION_NAME_RE.search(n) for n in found)
+    if kind in "县区市" and any(place in passage for place in area):  # 清城, 连山 name a 县 or 区
+        return True
+    # 汤塘镇 after its county (佛冈县汤塘镇), not any word after 全市 (全市旅游景区); or a name
+    # jieba keeps whole (连樟村)
+    places = [n for n in found if PLACE_SUFFIX_RE.search(n)] + [place for place in area if place in passage]
+    after_place = places and re.search(
+        "(?:" + "|".join(map(re.escape, places)) + rf")[\u4e00-\u9fff]{{0,4}}{kind}", passage)
+    return bool(after_place) or any(n.endswith(kind) and len(n) > len(kind) for n in found)
 
 
 def _sentences(passage: str) -> list[str]:
@@ -233,7 +242,7 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
     which = _ASK_WHICH_RE.search(question)
     if which:
         kind = which.group(1)
-        return not (_names_one(passage, kind) or kind in "县区市" and any(place in passage for place in area))
+        return not _names_one(passage, kind, area)
     if _ASK_DATE_RE.search(question):
         return not _DATE_RE.search(passage)
     if "第几" in question:  # 第几批: an ordinal (第二批)
@@ -296,6 +305,14 @@ def _abbreviates(name: str, text: str) -> bool:
     same suffix (文广局, 文体旅局 in 文化广电旅游体育局): how Chinese shortens an office's name."""
     need = set(name[:-1])
     return any(need <= set(text[max(0, m.start() - 11):m.start()]) for m in re.finditer(re.escape(name[-1]), text))
+
+
+def _knows(word: str, vocabulary_text: str, synonyms: dict) -> bool:
+    """Whether the knowledge base knows ``word``, or the word jieba glued a character onto (汤塘评
+    in 汤塘评了啥 is 汤塘 and 评)."""
+    if word in vocabulary_text or word in synonyms:
+        return True
+    return len(word) >= 3 and (word[:-1] in vocabulary_text or word[1:] in vocabulary_text)
 
 
 def _idf():
@@ -413,7 +430,7 @@ class ScopePolicy:
         vocabulary_text, synonyms = retriever.vocabulary_text, retriever.synonyms
         question = result.query.text
         ws = [w for w in words(question) if len(w) >= 2]
-        known = [w for w in ws if w in vocabulary_text or w in synonyms]
+        known = [w for w in ws if _knows(w, vocabulary_text, synonyms)]
         foreign = foreign_names(question, vocabulary_text, synonyms, retriever.issuers)
         top = result.hits[0]
         ask = main_clause(result.query.normalized)  # service, type and name cues read the ask itself

@@ -2,7 +2,9 @@
 
 import pytest
 
-from bot.scope import _ASKS_NAME_RE, _abbreviates, foreign_ordinals, _service, _subject, foreign_names, main_clause, type_unmet
+from bot.scope import (_ASKS_NAME_RE, _abbreviates, _knows, _service, _subject, foreign_names, foreign_ordinals,
+                       main_clause, type_unmet)
+from index.text import words
 
 
 @pytest.mark.parametrize(
@@ -61,6 +63,9 @@ from bot.scope import _ASKS_NAME_RE, _abbreviates, foreign_ordinals, _service, _
         ("青塘遗址距今有多少年", "2024年完成青塘遗址考古工作站建设。", True),  # a year is no age
         ("第四次文物普查发现了多少处文物", "开展第四次全国文物普查工作。", True),  # 第四次 counts nothing
         ("图书馆党支部被命名为第几批四强党支部", "获命名第二批“四强”党支部。", False),
+        ("旅游厕所一年的维护费用是多少", "全市建成旅游厕所368座。", True),  # money, not a count
+        ("干部名单在哪能查到", "完成直属单位31名干部的岗位晋升程序。", True),  # 在哪能 asks where
+        ("哪个景区出过安全事故", "全市旅游景区开展安全检查。", True),  # 全市 names no 景区
     ],
 )
 def test_type_unmet(question, passage, unmet):
@@ -71,7 +76,9 @@ def test_type_unmet(question, passage, unmet):
     "question, asks",
     [("局长叫什么名字", True), ("厅长是谁？", True), ("巡察组有哪些成员", True),
      ("旅游景区的安全谁来管", False), ("是谁亲自挂帅负总责", False), ("晚上开会协调的机制叫什么来着", False),
-     ("被批评的那几个人叫什么名字", True)],
+     ("被批评的那几个人叫什么名字", True), ("会风会纪问题处分了哪个干部", True),
+     ("晋升的31名干部名单在哪能查到", True), ("那20个村分别叫什么", True),
+     ("这条线路入选了什么名单", False), ("哪个领导负责", False)],
 )
 def test_asks_name(question, asks):
     assert bool(_ASKS_NAME_RE.search(question)) is asks
@@ -106,10 +113,11 @@ def test_foreign_names_are_names_the_notice_lacks():
     "question, count",
     [("八届市委第六轮巡察什么时候开始", 1), ("第八届市委第五轮巡察整改情况", 0), ("第5轮巡察整改进展", 0),
      ("学习党的第二十届三中全会精神", 0), ("2021-2035年青塘遗址保护规划完成了吗", 0), ("2021年那次巡察", 1),
-     ("1949年以前的革命文物", 0), ("2023年的整改", 1)],
+     ("1949年以前的革命文物", 0), ("2023年的整改", 1), ("上一轮巡察发现了什么问题", 1),
+     ("下一次巡察什么时候来", 1), ("下一步有什么打算", 0)],
 )
 def test_foreign_ordinals_read_numbers_as_the_notice_writes_them(question, count):
-    vocabulary = "八届市委第五轮巡察……党的二十届三中全会……《青塘遗址保护规划（2021-2035）》……2024年……"
+    vocabulary = "八届市委第五轮巡察……党的二十届三中全会……《青塘遗址保护规划（2021-2035）》……2024年……下一步工作"
     assert foreign_ordinals(question, vocabulary) == count
 
 
@@ -140,3 +148,9 @@ def test_the_ask_is_the_last_clause(question, clause):
 )
 def test_service_cues(question, passage, service):
     assert _service(question, passage, _subject(question, {})) is service
+
+
+def test_a_word_jieba_glued_a_character_onto_is_known():
+    vocabulary = "佛冈县汤塘镇被认定为广东省文化和旅游特色镇"
+    assert words("汤塘评了啥") == ["汤塘评"]  # jieba's new-word guess
+    assert _knows("汤塘评", vocabulary, {}) and not _knows("岩山寨", vocabulary, {})
