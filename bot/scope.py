@@ -131,13 +131,14 @@ _ASK_PHONE_RE = re.compile(r"(?:电话|热线|号码|手机号?)(?:号码)?(?:�
 _PHONE_RE = re.compile(r"\d{3,4}-\d{7,8}|\d{7,}")
 _ASK_EMAIL_RE = re.compile(r"(?:邮箱|电邮|e-?mail)(?:地址)?(?:是|为)?(?:多少|什么|啥)", re.I)
 _ASK_ADDRESS_RE = re.compile(r"地址|在哪办公|门牌")
+_ASKS_HOW_RE = re.compile(r"(?:多少|几)\S*(?:怎么|如何|咋|按什么|依据什么|凭什么)")
 _YES_NO_RE = re.compile(r"有没有|是否|有无|是不是|有未")
 _SENTENCE_RE = re.compile(r"[。；;]")
 _POLITE_RE = re.compile(r"(?:谢谢|多谢|感谢|谢啦|麻烦了|麻烦你了|拜托了?|好吗|好不好|可以吗|请问|您好|你好)[啊呀哈了您你]*")
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
-# Where something is (在哪里, 建在哪, 什么地方), not where money went (花在哪, 用在哪) nor when
-# (在哪天, 在哪段时间).
-_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?!一?(?:天|年|段|个?月|日|号|时|些?方面))|"
+# Where something is (在哪里, 在哪能查到, 在哪个镇, 什么地方), not where money went (花在哪, 用在哪),
+# when (在哪天, 在哪段时间) nor within what (在哪个监管体系中).
+_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?![个些一天年段月日号时])|在哪(?:个|些)(?:地方|位置|场馆|区|县|镇|村|城市|街道|乡镇)|"
                            r"什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
 # (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
@@ -249,6 +250,8 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
         return not _ORDINAL_STATED_RE.search(passage)
     if _ASK_SHARE_RE.search(question):
         return not _SHARE_RE.search(passage)
+    if _ASKS_HOW_RE.search(question):  # 经费花多少是怎么定的: how the sum is set, not the sum
+        return False
     if _ASK_MONEY_RE.search(question):
         return not _counted(passage, "元", subject)
     match = _ASK_COUNT_RE.search(question)

@@ -66,6 +66,8 @@ from index.text import words
         ("旅游厕所一年的维护费用是多少", "全市建成旅游厕所368座。", True),  # money, not a count
         ("干部名单在哪能查到", "完成直属单位31名干部的岗位晋升程序。", True),  # 在哪能 asks where
         ("哪个景区出过安全事故", "全市旅游景区开展安全检查。", True),  # 全市 names no 景区
+        ("工会活动经费花多少是怎么定的", "科学编制工会经费预算。", False),  # how it is set
+        ("社会监督员制度是在哪个监管体系中首创的", "构建“三维联动”监管体系，首创“社会监督员”制度。", False),
     ],
 )
 def test_type_unmet(question, passage, unmet):
