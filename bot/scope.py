@@ -65,7 +65,7 @@ _SERVICE_RE = re.compile(
     r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|要不要钱|要钱|免费|优惠|打折|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
     r"要带什么|(?:什么|哪些|需要|要带|准备)\S{0,3}材料|手续|几点|营业时间|开门|关门|鉴定|推荐|怎么交|"
     r"怎么办(?![呢呀啊吧嘛哇的了啦才好])(?=[\u4e00-\u9fff])|怎么考|报考|考试|怎么退|退钱|"
-    r"怎么去|怎么走|坐车|乘车|坐几路|门票)"
+    r"怎么去|怎么走|坐车|乘车|坐几路|门票|换证|办证|补证)"
 )
 
 
@@ -85,7 +85,7 @@ _QUOTED_RE = re.compile(r"“[^”]*”")
 _DIGIT_RE = re.compile(r"\d")
 # Ordinals and years (第六轮, 2023年): a question naming one the notice never does is about
 # another round, batch or year.
-_ORDINAL_RE = re.compile(r"第([一二三四五六七八九十\d]+)([轮批届次期])|((?:19|20)\d\d)年")
+_ORDINAL_RE = re.compile(r"第([一二三四五六七八九十\d]+)([轮批届次期]|巡察组)|((?:19|20)\d\d)年")
 _ORDINAL_STATED_RE = re.compile(r"第[一二三四五六七八九十\d]+")
 # Another round named relatively (上一轮, 下一次巡察, 上次): the notice reports on its own round.
 _RELATIVE_ROUND_RE = re.compile(r"[上下]一?[轮届批]|(?:[上下]一?次|前几[轮次]|以前那?[轮次])(?=\S{0,3}(?:巡察|巡视|检查|整改))")
@@ -137,8 +137,9 @@ _SENTENCE_RE = re.compile(r"[。；;]")
 _POLITE_RE = re.compile(r"(?:谢谢|多谢|感谢|谢啦|麻烦了|麻烦你了|拜托了?|好吗|好不好|可以吗|请问|您好|你好)[啊呀哈了您你]*")
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
 # Where something is (在哪里, 在哪能查到, 在哪个镇, 什么地方), not where money went (花在哪, 用在哪),
-# when (在哪天, 在哪段时间) nor within what (在哪个监管体系中).
-_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?![个些一天年段月日号时])|在哪(?:个|些)(?:地方|位置|场馆|区|县|镇|村|城市|街道|乡镇)|"
+# when (在哪天, 在哪段时间) nor within what (在哪个监管体系中, 在哪项工作中).
+_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|能|可以|可|去|办|查|看|找|买|报|$|(?=[？?吗呀啊呢]))|"
+                           r"在哪(?:个|些)(?:地方|位置|场馆|区|县|镇|村|城市|街道|乡镇)|"
                            r"什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
 # (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
