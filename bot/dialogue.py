@@ -32,7 +32,7 @@ from bot.actions import (
 )
 from bot.answer import MAX_QUESTION_CHARS, Answerer
 from bot.nlu import BOT_DIR, IntentClassifier
-from bot.scope import foreign_names
+from bot.scope import foreign_names, main_clause
 from index.text import has_chinese, normalize
 
 DOMAIN_FILE = BOT_DIR / "domain.yml"
@@ -43,6 +43,13 @@ _SMALL_TALK = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK}
 SMALL_TALK_CONFIDENCE = 0.8
 # Short follow-ups ("连南那边呢？", "那经费怎么用的？") are answered against the last item even
 # when the intent model, seeing no subject, calls them out of scope.
+# A fused search score (0..1, 1 = first for every ranker) at which the search's choice is firm.
+FIRM_SEARCH_SCORE = 0.8
+# Asks for a fact or a yes/no, which the list of topics does not answer (the NLU overview examples
+# ask how many items or parts, never who, when or whether).
+_SPECIFIC_ASK_RE = re.compile(r"谁|什么时候|何时|哪天|哪年|是不是|会不会|为啥|为什么|有没有")
+# Yes/no: 还能用私人邮箱吗 asks whether, not for an address.
+_YES_NO_RE = re.compile(r"吗[？?。！!]*$|能不能|可不可以|是不是|有没有|行不行")
 _FOLLOW_UP_RE = re.compile(r"(呢[？?！!。]*$|那边|那里|^那|^还有|^另外|这方面|这一块)")
 # Unmistakable requests for the contact paragraph; anything vaguer ("私人邮箱") is left to the intents.
 _CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
@@ -204,14 +211,23 @@ class Dialogue:
         if contact_words or intent == C.INTENT_ASK_CONTACT:
             # "非遗展馆的预约电话是多少" asks for a phone, but not for ours; "上班还能用私人邮箱发
             # 文件吗" speaks of e-mail, but asks about a rule another passage states.
-            return self._names_another_subject(text)
+            return self._names_another_subject(text) or (
+                _YES_NO_RE.search(text) is not None and self._search_prefers_another(text))
         if intent in _SMALL_TALK and confidence < SMALL_TALK_CONFIDENCE:
             # "官网上以前发的老内容有没有人回头核查" is not a goodbye for its 回头: unsure small talk
             # goes to the search, which answers or declines.
             return True
         # "固定资产管理方面采取了哪些整改措施" reads like "整改了哪些方面" to the intent model, but
         # it names a subject a few passages are about: search those, not list all topics.
-        return intent == C.INTENT_ASK_OVERVIEW and self.answerer.names_a_subject(text)
+        # "是谁来查的他们" / "改完是不是就不管了" ask who, when or whether: no list of topics answers.
+        return intent == C.INTENT_ASK_OVERVIEW and (
+            self.answerer.names_a_subject(text) or _SPECIFIC_ASK_RE.search(main_clause(normalize(text))) is not None)
+
+    def _search_prefers_another(self, text: str) -> bool:
+        """Whether the notice search firmly puts another passage than the contact paragraph first
+        (its rankers all but agree: 私人邮箱 is 第21条's rule; 能发邮件给你们吗 finds nothing firm)."""
+        hits = self.answerer.retriever.search(text, top_k=1)
+        return bool(hits) and hits[0].chunk.anchor != "contact" and hits[0].score >= FIRM_SEARCH_SCORE
 
     def _names_another_subject(self, text: str) -> bool:
         """Whether ``text`` names a subject of another passage than the contact paragraph."""

@@ -117,8 +117,9 @@ def foreign_ordinals(question: str, vocabulary_text: str) -> int:
             known = (_chinese_number(number) if number.isdigit() else number) + unit in vocabulary_text
         count += not known
     return count + sum(1 for m in _RELATIVE_ROUND_RE.finditer(question) if m.group() not in vocabulary_text)
-_ASK_MONEY_RE = re.compile(r"(?:多少|几)(?:钱|资金|经费|费用|预算|投资|投入|[万亿](?:元|块|$|(?=[？?，,。])))|花了多少|投入了?多少|"
-                           r"(?:钱|资金|经费|费用|预算|投资|投入|金额)(?:是|有|为|要|大概|一共|总共|共)*多少")
+_MONEY_NOUNS = r"钱|资金|经费|费用|预算|投资|投入|金额|补助|补贴|奖金|奖励|拨款"
+_ASK_MONEY_RE = re.compile(rf"(?:多少|几)(?:{_MONEY_NOUNS}|[万亿](?:元|块|$|(?=[？?，,。])))|花了多少|投入了?多少|"
+                           rf"(?:{_MONEY_NOUNS})(?:是|有|为|要|大概|一共|总共|共)*多少")
 # A share asked for (占比达到多少, 多大比例), not a share talked about (缴纳比例依据哪份规定).
 _ASK_SHARE_RE = re.compile(r"百分之(?:几|多少)|几成|(?:比例|比率|占比|百分比)\S{0,6}?(?:多少|几)|(?:多大|多少|什么)(?:比例|比率)")
 # When, or how long (多少天, 几个月: the preamble's 3月29日至6月28日 answers that).
@@ -131,6 +132,8 @@ _ASK_PHONE_RE = re.compile(r"(?:电话|热线|号码|手机号?)(?:号码)?(?:�
 _PHONE_RE = re.compile(r"\d{3,4}-\d{7,8}|\d{7,}")
 _ASK_EMAIL_RE = re.compile(r"(?:邮箱|电邮|e-?mail)(?:地址)?(?:是|为)?(?:多少|什么|啥)", re.I)
 _ASK_ADDRESS_RE = re.compile(r"地址|在哪办公|门牌")
+_ASK_FREQUENCY_RE = re.compile(r"(?:多久|多长时间|隔多久|几天|几个月)\S{0,6}一次|多频繁|多经常")
+_FREQUENCY_RE = re.compile(r"定期|每[年季月周天日]|常态化|经常|一年\S{0,2}次|每次")
 _ASKS_HOW_RE = re.compile(r"(?:多少|几)\S*(?:怎么|如何|咋|按什么|依据什么|凭什么)")
 _YES_NO_RE = re.compile(r"有没有|是否|有无|是不是|有未")
 _SENTENCE_RE = re.compile(r"[。；;]")
@@ -144,9 +147,9 @@ _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|能|可以|可|去|�
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
 # (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
 # (哪个单位负责 is not one: 局党组 and its 领导小组 answer it.)
-_ASK_WHICH_RE = re.compile(r"哪(?:几|一)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|酒店|民宿)")
-_ORGANISATIONS = ("企业", "公司", "学校", "酒店", "民宿")
-_ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|大学|酒店|企业|厂)$")
+_ASK_WHICH_RE = re.compile(r"哪(?:几|一)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿)")
+_ORGANISATIONS = ("企业", "公司", "学校", "院校", "高校", "大学", "酒店", "民宿")
+_ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|学院|大学|酒店|企业|厂)$")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
 _ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|叫什么名字|名字叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|"
@@ -245,6 +248,8 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
     if which:
         kind = which.group(1)
         return not _names_one(passage, kind, area)
+    if _ASK_FREQUENCY_RE.search(question):  # 多久研究一次: 定期 answers how often
+        return not (_FREQUENCY_RE.search(passage) or _DATE_RE.search(passage))
     if _ASK_DATE_RE.search(question):
         return not _DATE_RE.search(passage)
     if "第几" in question:  # 第几批: an ordinal (第二批)

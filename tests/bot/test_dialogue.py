@@ -165,3 +165,21 @@ def test_sure_small_talk_is_answered_as_such(bot, text):
 def test_another_things_phone_is_not_ours(bot):
     message = bot.dialogue.handle("museum-phone", "博物馆的咨询电话是多少")[0]
     assert message["custom"]["abstained"] is True
+
+
+@pytest.mark.parametrize("text, anchor", [("整改完是不是就撒手不管啦", "section-3"),
+                                          ("为啥要发这么个通报，是谁来查的他们", "preamble")])
+def test_an_overview_question_asking_who_or_whether_is_searched(bot, text, anchor):
+    """The intent model hears an overview; who/when/whether asks are not answered by the topics."""
+    assert bot.dialogue.classifier.parse(text)["intent"]["name"] == "ask_overview"
+    message = bot.dialogue.handle(f"overview-ask-{text}", text)[0]
+    assert message["custom"]["citations"][0]["anchor"] == anchor
+
+
+def test_a_yes_no_question_about_email_use_is_not_a_contact_request(bot):
+    text = "上班还能用自己的QQ邮箱发工作文件吗"
+    assert bot.dialogue.classifier.parse(text)["intent"]["name"] == "ask_contact"
+    message = bot.dialogue.handle("mail-rule", text)[0]
+    assert message["custom"]["citations"][0]["anchor"] == "item-21"
+    ours = bot.dialogue.handle("mail-ours", "能发邮件给你们吗")[0]  # a yes/no that is a contact request
+    assert ours["custom"]["kind"] == "contact" and "qywgltj@gdqy.gov.cn" in ours["text"]
