@@ -88,7 +88,7 @@ _DIGIT_RE = re.compile(r"\d")
 _ORDINAL_RE = re.compile(r"第([一二三四五六七八九十\d]+)([轮批届次期]|巡察组)|((?:19|20)\d\d)年")
 _ORDINAL_STATED_RE = re.compile(r"第[一二三四五六七八九十\d]+")
 # Another round named relatively (上一轮, 下一次巡察, 上次): the notice reports on its own round.
-_RELATIVE_ROUND_RE = re.compile(r"[上下]一?[轮届批]|(?:[上下]一?次|前几[轮次]|以前那?[轮次])(?=\S{0,3}(?:巡察|巡视|检查|整改))")
+_RELATIVE_ROUND_RE = re.compile(r"[上下]一?[轮届批]|(?:其他|别的|另外的?)(?:巡察组|巡视组)|(?:[上下]一?次|前几[轮次]|以前那?[轮次])(?=\S{0,3}(?:巡察|巡视|检查|整改))")
 _CHINESE_DIGITS = "零一二三四五六七八九"
 
 
@@ -132,7 +132,7 @@ _ASK_PHONE_RE = re.compile(r"(?:电话|热线|号码|手机号?)(?:号码)?(?:�
 _PHONE_RE = re.compile(r"\d{3,4}-\d{7,8}|\d{7,}")
 _ASK_EMAIL_RE = re.compile(r"(?:邮箱|电邮|e-?mail)(?:地址)?(?:是|为)?(?:多少|什么|啥)", re.I)
 _ASK_ADDRESS_RE = re.compile(r"地址|在哪办公|门牌")
-_ASK_FREQUENCY_RE = re.compile(r"(?:多久|多长时间|隔多久|几天|几个月)\S{0,6}一次|多频繁|多经常")
+_ASK_FREQUENCY_RE = re.compile(r"(?:多久|多长时间|隔多久|几天|几个月)\S{0,6}一[次回趟]|多频繁|多经常")
 _FREQUENCY_RE = re.compile(r"定期|每[年季月周天日]|常态化|经常|一年\S{0,2}次|每次")
 _ASKS_HOW_RE = re.compile(r"(?:多少|几)\S*(?:怎么|如何|咋|按什么|依据什么|凭什么)")
 _YES_NO_RE = re.compile(r"有没有|是否|有无|是不是|有未")
@@ -147,7 +147,7 @@ _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|能|可以|可|去|�
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
 # (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
 # (哪个单位负责 is not one: 局党组 and its 领导小组 answer it.)
-_ASK_WHICH_RE = re.compile(r"哪(?:几|一)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿)")
+_ASK_WHICH_RE = re.compile(r"哪(?:几|一|些)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿)")
 _ORGANISATIONS = ("企业", "公司", "学校", "院校", "高校", "大学", "酒店", "民宿")
 _ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|学院|大学|酒店|企业|厂)$")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
