@@ -142,7 +142,7 @@ _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
 # Where something is (在哪里, 在哪能查到, 在哪个镇, 什么地方), not where money went (花在哪, 用在哪),
 # when (在哪天, 在哪段时间) nor within what (在哪个监管体系中, 在哪项工作中).
 _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|能|可以|可|去|办|查|看|找|买|报|$|(?=[？?吗呀啊呢]))|"
-                           r"在哪(?:个|些)(?:地方|位置|场馆|区|县|镇|村|城市|街道|乡镇)|"
+                           r"在哪(?:个|些|条)(?:地方|位置|场馆|区|县|镇|村|城市|街道|乡镇|路|街|马路)|"
                            r"什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
 # (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
@@ -299,10 +299,12 @@ def foreign_names(question: str, vocabulary_text: str, synonyms: dict, own: tupl
            and not (_OFFICE_RE.search(n) and any(_abbreviates(n, issuer) for issuer in own))]
     # A place's own office (英德市文广旅体局) is another office, unless the place is the issuer's.
     for place, office in zip(found, found[1:]):
-        if (PLACE_SUFFIX_RE.search(place) and _OFFICE_RE.search(office) and place + office in question
-                and not any(place in issuer for issuer in own) and place + office not in vocabulary_text
+        # jieba may leave part of the office's name between them (英德市/文广/旅体局)
+        joined = re.search(re.escape(place) + r"[\u4e00-\u9fff]{0,4}?" + re.escape(office), question)
+        if (own and joined and PLACE_SUFFIX_RE.search(place) and _OFFICE_RE.search(office)
+                and not any(place in issuer for issuer in own) and joined.group() not in vocabulary_text
                 and place not in out and office not in out):
-            out.append(place + office)
+            out.append(joined.group())
     return out
 
 

@@ -74,6 +74,7 @@ from index.text import words
         ("演艺剧场是哪所院校参与共建的", "推动演艺剧场建设。", True),
         ("20个省级文旅特色村具体是哪些村", "广东省文化和旅游特色村20个。", True),
         ("保密这事你们党组多久研究一回", "定期研究部署我局保密工作。", False),
+        ("非遗展馆在哪条路上", "做好非遗展馆预约团体讲解服务。", True),
     ],
 )
 def test_type_unmet(question, passage, unmet):
@@ -115,6 +116,8 @@ def test_foreign_names_are_names_the_notice_lacks():
     assert foreign_names("清远市应急管理局的电话是多少", vocabulary, {}, own) == ["管理局"]  # jieba: 应急/管理局
     assert foreign_names("财政局和卫生健康局", vocabulary, {}, own) == ["财政局", "卫生健康局"]
     assert foreign_names("游泳馆建设有进展吗", vocabulary, {}, own) == []  # a venue, not an office
+    # a county of ours, but its own office: jieba cuts 英德市/文广/旅体局
+    assert foreign_names("英德市文广旅体局的整改情况怎么样", vocabulary + "英德市", {}, own) == ["英德市文广旅体局"]
 
 
 @pytest.mark.parametrize(
