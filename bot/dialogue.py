@@ -41,8 +41,6 @@ RULES_FILE = BOT_DIR / "data" / "rules.yml"
 # Small talk the intent model is unsure of goes to the search ("回头核查" is not "回头见").
 _SMALL_TALK = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK}
 SMALL_TALK_CONFIDENCE = 0.8
-# Short follow-ups ("连南那边呢？", "那经费怎么用的？") are answered against the last item even
-# when the intent model, seeing no subject, calls them out of scope.
 # A fused search score (0..1, 1 = first for every ranker) at which the search's choice is firm.
 FIRM_SEARCH_SCORE = 0.8
 # Asks for a fact or a yes/no, which the list of topics does not answer (the NLU overview examples
@@ -50,6 +48,8 @@ FIRM_SEARCH_SCORE = 0.8
 _SPECIFIC_ASK_RE = re.compile(r"谁|什么时候|何时|哪天|哪年|是不是|会不会|为啥|为什么|有没有")
 # Yes/no: 还能用私人邮箱吗 asks whether, not for an address.
 _YES_NO_RE = re.compile(r"吗[？?。！!]*$|能不能|可不可以|是不是|有没有|行不行")
+# Short follow-ups ("连南那边呢？", "那经费怎么用的？") are answered against the last item even
+# when the intent model, seeing no subject, calls them out of scope.
 _FOLLOW_UP_RE = re.compile(r"(呢[？?！!。]*$|那边|那里|^那|^还有|^另外|这方面|这一块)")
 # Unmistakable requests for the contact paragraph; anything vaguer ("私人邮箱") is left to the intents.
 _CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
@@ -184,7 +184,7 @@ class Dialogue:
         intent, confidence = parse["intent"]["name"], parse["intent"]["confidence"]
         norm = normalize(text)
         contact_words = bool(intent != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(norm))
-        if self._search_instead(text, intent, confidence, contact_words):
+        if self._search_instead(text, norm, intent, confidence, contact_words):
             parse["intent"] = {"name": C.INTENT_ASK_NOTICE, "confidence": confidence}
         elif contact_words:
             parse["intent"] = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}
@@ -199,8 +199,9 @@ class Dialogue:
             parse["follow_up"] = True
         return parse
 
-    def _search_instead(self, text: str, intent: str, confidence: float, contact_words: bool) -> bool:
-        """Whether an intent whose reply is not a search should give way to the notice search."""
+    def _search_instead(self, text: str, norm: str, intent: str, confidence: float, contact_words: bool) -> bool:
+        """Whether an intent whose reply is not a search should give way to the notice search
+        (``norm``: ``text`` normalised)."""
         retriever = self.answerer.retriever
         retriever.warm_up()
         if ((contact_words or intent in (C.INTENT_ASK_CONTACT, C.INTENT_ASK_OVERVIEW))
@@ -221,7 +222,7 @@ class Dialogue:
         # it names a subject a few passages are about: search those, not list all topics.
         # "是谁来查的他们" / "改完是不是就不管了" ask who, when or whether: no list of topics answers.
         return intent == C.INTENT_ASK_OVERVIEW and (
-            self.answerer.names_a_subject(text) or _SPECIFIC_ASK_RE.search(main_clause(normalize(text))) is not None)
+            self.answerer.names_a_subject(text) or _SPECIFIC_ASK_RE.search(main_clause(norm)) is not None)
 
     def _search_prefers_another(self, text: str) -> bool:
         """Whether the notice search firmly puts another passage than the contact paragraph first

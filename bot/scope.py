@@ -33,8 +33,8 @@ overlap (bench/RESULTS.md). Several weak signals together can:
 ``type_unmet``, ``service_ask``, ``asks_name``, ``foreign_names`` and ``foreign_ordinals`` decide
 alone (:data:`DECISIVE`); the others are weighed. The weights are learnt (``python -m bot
 train-scope``) from the NLU examples and the tuning questions, and stored in
-``bot/data/scope_model.json``, one entry per embedding model (and engine) they were learnt under. Under a model with no entry they are relearnt from the NLU examples at
-start-up.
+``bot/data/scope_model.json``, one entry per embedding model (and engine) they were learnt under.
+Under a model with no entry they are relearnt from the NLU examples at start-up.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ from index.text import PLACE_SUFFIX_RE, names, words
 log = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
-FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "foreign_ordinals", "type_unmet", "asks_name", "sentence", "dense",
-            "coverage", "idf_coverage", "passage_coverage", "unknown", "oos_margin", "bm25", "bigram")
+FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "foreign_ordinals", "type_unmet",
+            "asks_name", "sentence", "dense", "coverage", "idf_coverage", "passage_coverage", "unknown",
+            "oos_margin", "bm25", "bigram")
 FEATURES_VERSION = 7
 REGULARISATION_C = 1.0
 
@@ -88,35 +89,8 @@ _DIGIT_RE = re.compile(r"\d")
 _ORDINAL_RE = re.compile(r"第([一二三四五六七八九十\d]+)([轮批届次期]|巡察组)|((?:19|20)\d\d)年")
 _ORDINAL_STATED_RE = re.compile(r"第[一二三四五六七八九十\d]+")
 # Another round named relatively (上一轮, 下一次巡察, 上次): the notice reports on its own round.
-_RELATIVE_ROUND_RE = re.compile(r"[上下]一?[轮届批]|(?:其他|别的|另外的?)(?:巡察组|巡视组)|(?:[上下]一?次|前几[轮次]|以前那?[轮次])(?=\S{0,3}(?:巡察|巡视|检查|整改))")
-_CHINESE_DIGITS = "零一二三四五六七八九"
-
-
-def _chinese_number(digits: str) -> str:
-    """5 → 五, 20 → 二十, 24 → 二十四 (as the notice writes rounds and sessions)."""
-    n = int(digits)
-    if n < 10:
-        return _CHINESE_DIGITS[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return ("" if tens == 1 else _CHINESE_DIGITS[tens]) + "十" + (_CHINESE_DIGITS[ones] if ones else "")
-    return digits
-
-
-def foreign_ordinals(question: str, vocabulary_text: str) -> int:
-    """Rounds, sessions and years (from 2000) the question names and the notice never does: 第六轮,
-    上一轮 and 2021年 are another round and another year; 第5轮, 第八届 (the notice writes 八届) and 2035年
-    (in （2021-2035）) are the notice's own."""
-    count = 0
-    for match in _ORDINAL_RE.finditer(question):
-        number, unit, year = match.groups()
-        if year:  # 1949年 is history, not a round; 2021-2035年 is a plan's span the notice gives
-            in_span = match.start() > 0 and question[match.start() - 1] in "-—–~至到"
-            known = int(year) < 2000 or f"{year}年" in vocabulary_text or (in_span and year in vocabulary_text)
-        else:
-            known = (_chinese_number(number) if number.isdigit() else number) + unit in vocabulary_text
-        count += not known
-    return count + sum(1 for m in _RELATIVE_ROUND_RE.finditer(question) if m.group() not in vocabulary_text)
+_RELATIVE_ROUND_RE = re.compile(r"[上下]一?[轮届批]|(?:其他|别的|另外的?)(?:巡察组|巡视组)|"
+                                r"(?:[上下]一?次|前几[轮次]|以前那?[轮次])(?=\S{0,3}(?:巡察|巡视|检查|整改))")
 _MONEY_NOUNS = r"钱|资金|经费|费用|预算|投资|投入|金额|补助|补贴|奖金|奖励|拨款"
 _ASK_MONEY_RE = re.compile(rf"(?:多少|几)(?:{_MONEY_NOUNS}|[万亿](?:元|块|$|(?=[？?，,。])))|花了多少|投入了?多少|"
                            rf"(?:{_MONEY_NOUNS})(?:是|有|为|要|大概|一共|总共|共)*多少")
@@ -149,6 +123,7 @@ _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|能|可以|可|去|�
 # (哪个单位负责 is not one: 局党组 and its 领导小组 answer it.)
 _ASK_WHICH_RE = re.compile(r"哪(?:几|一|些)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿)")
 _ORGANISATIONS = ("企业", "公司", "学校", "院校", "高校", "大学", "酒店", "民宿")
+_OFFICE_RE = re.compile(r"[局厅委办]$")
 _ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|学院|大学|酒店|企业|厂)$")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
@@ -161,15 +136,19 @@ _SAME_MEASURE = {"人": "[人名位]", "名": "[人名位]", "位": "[人名位]
 
 
 @functools.lru_cache(maxsize=4096)
+def _sentence_names(sentence: str) -> tuple[str, ...]:
+    """The place and body names in a sentence (tagged once: the passages' are tagged at warm-up)."""
+    return tuple(names(sentence))
+
+
 def _places(sentence: str) -> bool:
     """Whether a sentence names a place (清新区太和镇, 英德青塘镇), not only an office."""
-    return any(PLACE_SUFFIX_RE.search(n) for n in names(sentence))
+    return any(PLACE_SUFFIX_RE.search(n) for n in _sentence_names(sentence))
 
 
-@functools.lru_cache(maxsize=256)
 def _passage_names(passage: str) -> tuple[str, ...]:
     """The place and body names in a passage's sentences."""
-    return tuple(n for sentence in _sentences(passage) for n in names(sentence))
+    return tuple(n for sentence in _sentences(passage) for n in _sentence_names(sentence))
 
 
 def _names_one(passage: str, kind: str, area: tuple[str, ...] = ()) -> bool:
@@ -177,11 +156,12 @@ def _names_one(passage: str, kind: str, area: tuple[str, ...] = ()) -> bool:
     found = _passage_names(passage)
     if kind in _ORGANISATIONS:
         return any(_ORGANISATION_NAME_RE.search(n) for n in found)
-    if kind in "县区市" and any(place in passage for place in area):  # 清城, 连山 name a 县 or 区
+    ours = [place for place in area if place in passage]
+    if kind in "县区市" and ours:  # 清城, 连山 name a 县 or 区
         return True
     # 汤塘镇 after its county (佛冈县汤塘镇), not any word after 全市 (全市旅游景区); or a name
     # jieba keeps whole (连樟村)
-    places = [n for n in found if PLACE_SUFFIX_RE.search(n)] + [place for place in area if place in passage]
+    places = [n for n in found if PLACE_SUFFIX_RE.search(n)] + ours
     after_place = places and re.search(
         "(?:" + "|".join(map(re.escape, places)) + rf")[\u4e00-\u9fff]{{0,4}}{kind}", passage)
     return bool(after_place) or any(n.endswith(kind) and len(n) > len(kind) for n in found)
@@ -226,8 +206,9 @@ def main_clause(question: str) -> str:
 
 
 def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area: tuple[str, ...] = ()) -> bool:
-    """Whether ``question`` asks for a kind of fact (a phone number, an e-mail address, a place, a
-    date, a share, money, a count with its measure word) that ``passage`` does not state at all.
+    """Whether ``question`` asks for a kind of fact (a phone number, an e-mail address, a place,
+    which village or firm, how often, a date, an ordinal, a share, money, a count or a figure) that
+    ``passage`` does not state.
 
     :param subject: the question's own words (synonyms expanded): a count or sum must stand in a
         sentence that shares one of them (31名 counts 干部 promoted, not 人才 recruited).
@@ -288,6 +269,36 @@ def _stated(passage: str, holds, subject: tuple[str, ...]) -> bool:
     return any(holds(sentence) and (not subject or _mentions(sentence, subject)) for sentence in _sentences(passage))
 
 
+_CHINESE_DIGITS = "零一二三四五六七八九"
+
+
+def _chinese_number(digits: str) -> str:
+    """5 → 五, 20 → 二十, 24 → 二十四 (as the notice writes rounds and sessions)."""
+    n = int(digits)
+    if n < 10:
+        return _CHINESE_DIGITS[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return ("" if tens == 1 else _CHINESE_DIGITS[tens]) + "十" + (_CHINESE_DIGITS[ones] if ones else "")
+    return digits
+
+
+def foreign_ordinals(question: str, vocabulary_text: str) -> int:
+    """Rounds, sessions and years (from 2000) the question names and the notice never does: 第六轮,
+    上一轮 and 2021年 are another round and another year; 第5轮, 第八届 (the notice writes 八届) and 2035年
+    (in （2021-2035）) are the notice's own."""
+    count = 0
+    for match in _ORDINAL_RE.finditer(question):
+        number, unit, year = match.groups()
+        if year:  # 1949年 is history, not a round; 2021-2035年 is a plan's span the notice gives
+            in_span = match.start() > 0 and question[match.start() - 1] in "-—–~至到"
+            known = int(year) < 2000 or f"{year}年" in vocabulary_text or (in_span and year in vocabulary_text)
+        else:
+            known = (_chinese_number(number) if number.isdigit() else number) + unit in vocabulary_text
+        count += not known
+    return count + sum(1 for m in _RELATIVE_ROUND_RE.finditer(question) if m.group() not in vocabulary_text)
+
+
 def foreign_names(question: str, vocabulary_text: str, synonyms: dict, own: tuple[str, ...] = ()) -> list[str]:
     """Places and offices the question names that the notice never does (韶关市, 市公安局).
 
@@ -307,8 +318,6 @@ def foreign_names(question: str, vocabulary_text: str, synonyms: dict, own: tupl
             out.append(joined.group())
     return out
 
-
-_OFFICE_RE = re.compile(r"[局厅委办]$")
 
 
 def _abbreviates(name: str, text: str) -> bool:
@@ -488,8 +497,6 @@ class ScopePolicy:
             return
         # Load the name tagger's dictionary and tag every passage now, not on citizens' questions.
         for chunk in retriever.chunks:
-            for sentence in _sentences(chunk.text):
-                _places(sentence)
             _passage_names(chunk.text)
         name = retriever.embedder.name
         try:
@@ -512,7 +519,6 @@ class ScopePolicy:
         ``questions`` (text, out_of_scope?). :returns: (rows, labels, how many are NLU examples)."""
         retriever.warm_up()
         self.classifier.warm_up()
-        text = retriever.vocabulary_text
         rows, labels = [], []
         for i, example in enumerate(self.classifier.examples):
             if example.intent in ("ask_notice", "ask_contact", "out_of_scope"):

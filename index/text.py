@@ -140,7 +140,6 @@ def _joined_offices(tokens: list) -> list:
             if parts:
                 out.append(_Token("".join(p.word for p in parts) + token.word, "nt"))
                 continue
-            out.extend(parts)
         out.append(token)
     return out
 

@@ -112,25 +112,27 @@ def test_aliases_are_loaded_per_anchor_and_shared_by_split_pieces():
     assert meta.aliases_for("item-99") == ()
 
 
+def _small_notice_with(folder, extra_metadata: str) -> None:
+    """The small test notice copied into ``folder``, with ``extra_metadata`` added to its .yml."""
+    for suffix in (".txt", ".yml"):
+        shutil.copy(DATA / f"notice_small{suffix}", folder / f"notice_small{suffix}")
+    meta = folder / "notice_small.yml"
+    meta.write_text(meta.read_text(encoding="utf-8") + extra_metadata, encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     "aliases, message",
     [("  item-99: [某词]\n", "item-99"), ("  item-1: 会议\n  item-98: [x]\n", "item-98")],
 )
 def test_aliases_naming_a_missing_passage_are_refused(tmp_path, aliases, message):
-    for suffix in (".txt", ".yml"):
-        shutil.copy(DATA / f"notice_small{suffix}", tmp_path / f"notice_small{suffix}")
-    meta = tmp_path / "notice_small.yml"
-    meta.write_text(meta.read_text(encoding="utf-8") + "aliases:\n" + aliases, encoding="utf-8")
+    _small_notice_with(tmp_path, "aliases:\n" + aliases)
     with pytest.raises(NoticeParseError, match=message) as err:
         load_library(tmp_path)
     assert "不存在的段落" in str(err.value)
 
 
 def test_aliases_that_are_not_a_mapping_are_refused(tmp_path):
-    for suffix in (".txt", ".yml"):
-        shutil.copy(DATA / f"notice_small{suffix}", tmp_path / f"notice_small{suffix}")
-    meta = tmp_path / "notice_small.yml"
-    meta.write_text(meta.read_text(encoding="utf-8") + "aliases: [会议, 学习]\n", encoding="utf-8")
+    _small_notice_with(tmp_path, "aliases: [会议, 学习]\n")
     with pytest.raises(NoticeParseError, match="aliases"):
         load_library(tmp_path)
 
@@ -212,9 +214,6 @@ def test_news_article_is_rejected():
 def test_the_issuers_area_is_loaded_and_checked(tmp_path):
     meta = load_library().meta["qingyuan-wlj-xuncha-2025"]
     assert {"阳山县", "连南", "英德市"} <= set(meta.area)  # 阳山县 is nowhere in the notice's text
-    for suffix in (".txt", ".yml"):
-        shutil.copy(DATA / f"notice_small{suffix}", tmp_path / f"notice_small{suffix}")
-    small = tmp_path / "notice_small.yml"
-    small.write_text(small.read_text(encoding="utf-8") + "area: 某县\n", encoding="utf-8")
+    _small_notice_with(tmp_path, "area: 某县\n")
     with pytest.raises(NoticeParseError, match="area"):
         load_library(tmp_path)
