@@ -16,6 +16,7 @@ from bench._results import percentile, write_section
 from bot.evaluate import load_questions
 from bot.runtime import build_bot
 from index.search import Retriever
+from knowledge.store import SEED_QUESTIONS
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
@@ -25,7 +26,7 @@ def _ms(values: list[float]) -> tuple[float, float]:
 
 
 def main() -> None:
-    questions = [q.question for f in ("questions_tune.tsv", "questions_heldout.tsv") for q in load_questions(DATA / f)]
+    questions = [q.question for f in (SEED_QUESTIONS, DATA / "questions_heldout.tsv") for q in load_questions(f)]
     bot = build_bot()
     bot.warm_up()
     answerer, embedder = bot.answerer, bot.embedder

@@ -17,11 +17,11 @@ import yaml
 from bench._results import write_section
 from bot.evaluate import Report, answer_ranker, evaluate, load_questions
 from bot.runtime import build_bot
-from index.search import Retriever
-from knowledge.store import NOTICES_DIR
+from index.search import DEFAULT_WEIGHTS, Retriever
+from knowledge.store import NOTICES_DIR, SEED_QUESTIONS
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-SPLITS = {"tuning": DATA / "questions_tune.tsv", "held-out": DATA / "questions_heldout.tsv"}
+SPLITS = {"tuning": SEED_QUESTIONS, "held-out": DATA / "questions_heldout.tsv"}
 
 
 def _ranker_only(retriever, weights: dict, threshold: float | None = None, ranker: str = "dense"):
@@ -41,11 +41,14 @@ def _ranker_only(retriever, weights: dict, threshold: float | None = None, ranke
 
 
 def _plain_retriever(embedder, root: Path) -> Retriever:
-    """The same index over the notice alone: no staff aliases, no synonyms (for baselines)."""
+    """The same index without the staff's aliases and synonyms (the labelled questions stay, for
+    the aliases' ablation; the single-ranker baselines never read them)."""
     library = root / "notices"
     library.mkdir()
     for text in NOTICES_DIR.glob("*.txt"):
         shutil.copy(text, library)
+        if text.with_suffix(".questions.tsv").exists():
+            shutil.copy(text.with_suffix(".questions.tsv"), library)
         meta = yaml.safe_load(text.with_suffix(".yml").read_text(encoding="utf-8"))
         meta.pop("aliases", None)
         (library / f"{text.stem}.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
@@ -143,9 +146,14 @@ def main() -> None:
 
 def _report(bot, retriever, plain, tune) -> None:
     dense_t = _best_threshold(plain, tune, "dense")
-    cv_abstention, cv_false = _scope_cross_validation(bot, tune)
     rrf = Retriever(bot.embedder, build_dir=retriever.build_dir, fusion="rrf")
     no_aliases = Retriever(bot.embedder, library_dir=plain.library_dir, build_dir=plain.build_dir)
+    no_examples = Retriever(bot.embedder, build_dir=retriever.build_dir, weights={**DEFAULT_WEIGHTS, "examples": 0.0})
+    searchers = (retriever, rrf, no_aliases, no_examples)
+    # The tuning questions are the labelled questions: each is judged without itself.
+    for searcher in searchers:
+        searcher.leave_one_out = True
+    cv_abstention, cv_false = _scope_cross_validation(bot, tune)
     lines = [
         "## Retrieval and abstention quality (`bench/bench_quality.py`)",
         "",
@@ -158,11 +166,15 @@ def _report(bot, retriever, plain, tune) -> None:
         "staff aliases, no synonyms) unless the row says otherwise; ablation rows rank only (they never",
         "abstain), so compare them with the search-only row of ours. They run in the bot's process, whose",
         "jieba dictionary already holds the notice's headings, aliases and synonyms as words.",
+        "The tuning questions are the notice's labelled questions (`knowledge/notices/*.questions.tsv`),",
+        "which the search learns from: on them each question is judged without itself (leave-one-out).",
         "",
     ]
     misses = []
     for split, path in SPLITS.items():
         questions = load_questions(path)
+        for searcher in searchers:
+            searcher.leave_one_out = split == "tuning"
         kinds = {}
         for q in questions:
             kinds[q.kind] = kinds.get(q.kind, 0) + 1
@@ -172,6 +184,7 @@ def _report(bot, retriever, plain, tune) -> None:
         dialogue = evaluate(questions, _dialogue_ranker(bot.dialogue, split))
         search_only = evaluate(questions, _search_ranker(retriever))
         without_aliases = evaluate(questions, _search_ranker(no_aliases))
+        without_examples = evaluate(questions, _search_ranker(no_examples))
         with_rrf = evaluate(questions, _search_ranker(rrf))
         bm25 = evaluate(questions, _ranker_only(plain, {"bm25": 1.0}))
         dense = evaluate(questions, _ranker_only(plain, {"dense": 1.0}))
@@ -186,6 +199,7 @@ def _report(bot, retriever, plain, tune) -> None:
             _row("ours through the embedded dialogue (intents first, as the widget)", dialogue, True),
             _row("ours, search only (never abstains)", search_only, False),
             _row("ablation: ours without the staff aliases (search only)", without_aliases, False),
+            _row("ablation: ours without the labelled questions (search only)", without_examples, False),
             _row("ablation: ours with reciprocal-rank fusion (search only)", with_rrf, False),
             _row("plain BM25 (jieba words)", bm25, False),
             _row("dense only (e5-small, FAISS)", dense, False),

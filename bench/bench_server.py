@@ -26,15 +26,16 @@ from bench._results import percentile, write_section
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
+SEED_QUESTIONS = REPO / "knowledge" / "notices" / "qingyuan-wlj-xuncha-2025.questions.tsv"
 OUT = REPO / "bench" / "out"
 WEBHOOK = "/webhooks/rest/webhook"
 
 
 def questions() -> list[str]:
-    """The retrieval question sets (tests/data/questions_*.tsv), without duplicates."""
+    """The retrieval question sets (the labelled questions and the held-out set), without duplicates."""
     base: list[str] = []
-    for name in ("questions_tune.tsv", "questions_heldout.tsv"):
-        with open(DATA / name, encoding="utf-8") as f:
+    for path in (SEED_QUESTIONS, DATA / "questions_heldout.tsv"):
+        with open(path, encoding="utf-8") as f:
             base += [row["question"] for row in csv.DictReader(f, delimiter="\t") if row.get("question")]
     return list(dict.fromkeys(base))
 

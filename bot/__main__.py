@@ -144,7 +144,7 @@ def eval_(file: str, as_json: bool) -> None:
 
 
 @cli.command(name="train-scope")
-@click.option("--questions", "questions_file", default="tests/data/questions_tune.tsv", show_default=True,
+@click.option("--questions", "questions_file", default="knowledge/notices/qingyuan-wlj-xuncha-2025.questions.tsv", show_default=True,
               type=click.Path(exists=True, dir_okay=False),
               help="Labelled questions to learn from besides the NLU examples (never the held-out file).")
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0.01, 0.99),
@@ -157,6 +157,9 @@ def train_scope(questions_file: str, threshold: float) -> None:
     if "heldout" in questions_file:
         raise click.UsageError("不能用保留测试集训练 / never train on the held-out questions; use the tuning file.")
     bot = _bot()
+    # The labelled questions are also the search's examples: each is searched without itself, as
+    # a citizen's new question would be.
+    bot.retriever.leave_one_out = True
     questions = [(q.question, q.out_of_scope) for q in load_questions(questions_file)]
     model = bot.answerer.policy.train(bot.retriever, questions, threshold)
     save_model(model, MODEL_FILE)

@@ -7,22 +7,13 @@ the notice does not answer (the bot should abstain).
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
+from knowledge.questions import Question, anchor_matches, load_questions
 
-@dataclass
-class Question:
-    question: str
-    expected: list[str]  # empty: out of scope
-    kind: str
-
-    @property
-    def out_of_scope(self) -> bool:
-        return not self.expected
+__all__ = ["Question", "Report", "answer_ranker", "evaluate", "load_questions"]
 
 
 @dataclass
@@ -75,34 +66,6 @@ class Report:
         }
 
 
-def load_questions(path: str | Path) -> list[Question]:
-    """Read a question file.
-
-    :raises ValueError: with the line number when a row is malformed.
-    """
-    out = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t")
-        header = next(reader, None)
-        if not header or [h.strip() for h in header[:2]] != ["question", "expected"]:
-            raise ValueError(f"{path}: the first line must be 'question<TAB>expected[<TAB>kind]'")
-        for line_no, row in enumerate(reader, start=2):
-            if not row or not row[0].strip():
-                continue
-            if len(row) < 2:
-                raise ValueError(f"{path}:{line_no}: expected 'question<TAB>expected', got {row!r}")
-            expected = row[1].strip()
-            anchors = [] if expected == "-" else [a.strip() for a in expected.split("|") if a.strip()]
-            kind = row[2].strip() if len(row) > 2 and row[2].strip() else ("oos" if not anchors else "plain")
-            out.append(Question(row[0].strip(), anchors, kind))
-    return out
-
-
-def _matches(anchor: str, expected: list[str]) -> bool:
-    # A split item's pieces (item-4-p2) count for their item.
-    return any(anchor == e or (e.startswith("item-") and anchor.startswith(e + "-p")) for e in expected)
-
-
 def evaluate(questions: list[Question], rank: Callable[[str], tuple[list[str], bool]]) -> Report:
     """Score a ranking function.
 
@@ -121,8 +84,8 @@ def evaluate(questions: list[Question], rank: Callable[[str], tuple[list[str], b
             continue
         report.in_scope += 1
         report.abstained_in += int(abstained)
-        first = (not abstained) and bool(anchors) and _matches(anchors[0], q.expected)
-        top3 = (not abstained) and any(_matches(a, q.expected) for a in anchors[:3])
+        first = (not abstained) and bool(anchors) and anchor_matches(anchors[0], q.expected)
+        top3 = (not abstained) and any(anchor_matches(a, q.expected) for a in anchors[:3])
         report.hit1 += int(first)
         report.hit3 += int(top3)
         report.by_kind[q.kind][0] += int(first)

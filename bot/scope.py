@@ -28,6 +28,9 @@ overlap (bench/RESULTS.md). Several weak signals together can:
   (多少名干部受到了处分 finds 第27条's 31名干部, and 处分 is nowhere in it);
 - ``oos_margin``: how much nearer the question is to the Rasa NLU ``out_of_scope`` examples than
   to the ``ask_notice`` ones (the same k-NN the dialogue uses);
+- ``labelled_margin``: the same over the notice's labelled questions: how much nearer the
+  question is to the nearest one the notice does not answer than to the nearest it does (清远有几个
+  5A级景区 was asked, and labelled, before);
 - ``bm25`` / ``bigram``: the lexical rankers' top scores (log).
 
 ``type_unmet``, ``service_ask``, ``asks_name``, ``foreign_names`` and ``foreign_ordinals`` decide
@@ -56,8 +59,8 @@ log = logging.getLogger(__name__)
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
 FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "foreign_ordinals", "type_unmet",
             "asks_name", "sentence", "dense", "coverage", "idf_coverage", "passage_coverage", "unknown",
-            "oos_margin", "bm25", "bigram")
-FEATURES_VERSION = 7
+            "oos_margin", "labelled_margin", "bm25", "bigram")
+FEATURES_VERSION = 8
 REGULARISATION_C = 1.0
 
 # 怎么办理 / 怎么办营业执照 ask for a procedure; 出了岔子怎么办(呢) asks what is done about it. 收发工作材料
@@ -485,6 +488,7 @@ class ScopePolicy:
             if ws and total_idf else 1.0,
             "unknown": float(len(ws) - len(known)),
             "oos_margin": float(oos - ins),
+            "labelled_margin": float(result.labelled_unanswerable - result.labelled_answerable),
             "bm25": math.log1p(max(0.0, float(top.scores.get("bm25", 0.0)))),
             "bigram": math.log1p(max(0.0, float(top.scores.get("bigram", 0.0)))),
         }

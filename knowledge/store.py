@@ -1,4 +1,5 @@
-"""The library of source notices: each ``<doc>.txt`` with its ``<doc>.yml`` metadata."""
+"""The library of source notices: each ``<doc>.txt`` with its ``<doc>.yml`` metadata and, when
+staff have labelled some, its ``<doc>.questions.tsv`` (see :mod:`knowledge.questions`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 import yaml
 
 from knowledge.parser import Notice, NoticeParseError, parse_notice
+from knowledge.questions import Question, load_questions
 
 NOTICES_DIR = Path(__file__).resolve().parent / "notices"
 SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.yml"
+# The seed notice's labelled questions: what search learns from, and the benchmarks' tuning set.
+SEED_QUESTIONS = NOTICES_DIR / "qingyuan-wlj-xuncha-2025.questions.tsv"
 _REQUIRED = ("doc", "title", "issuer", "date", "period_start", "period_end")
 
 
@@ -52,6 +56,8 @@ class Library:
     notices: dict[str, Notice]
     meta: dict[str, NoticeMeta]
     folder: Path
+    # Labelled questions by doc (from ``<doc>.questions.tsv``; a notice may have none).
+    questions: dict[str, list[Question]] = field(default_factory=dict)
 
     def source_files(self) -> list[Path]:
         """The files whose content decides the index (for the manifest's hashes)."""
@@ -59,9 +65,10 @@ class Library:
 
 
 def source_files(folder: Path | None = None) -> list[Path]:
-    """Every notice text and metadata file in ``folder``, plus the synonyms list, sorted."""
+    """Every notice text, metadata and labelled-questions file in ``folder``, plus the synonyms
+    list, sorted."""
     folder = Path(folder or NOTICES_DIR)
-    files = sorted(folder.glob("*.txt")) + sorted(folder.glob("*.yml"))
+    files = sorted(folder.glob("*.txt")) + sorted(folder.glob("*.yml")) + sorted(folder.glob("*.questions.tsv"))
     if SYNONYMS_FILE.exists():
         files.append(SYNONYMS_FILE)
     return files
@@ -127,6 +134,21 @@ def _check_aliases(meta: NoticeMeta, notice: Notice, path: Path) -> None:
         )
 
 
+def _load_labelled(path: Path, notice: Notice) -> list[Question]:
+    try:
+        questions = load_questions(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NoticeParseError(f"问题文件 {path.name} 格式有误：{exc} / {path.name} is malformed: {exc}") from exc
+    anchors = {node.anchor for node in notice.walk()}
+    unknown = sorted({a for q in questions for a in q.expected if a not in anchors})
+    if unknown:
+        raise NoticeParseError(
+            f"问题文件 {path.name} 指向通报中不存在的段落：{'、'.join(unknown)}。 / "
+            f"{path.name}: questions name anchors the notice does not have: {', '.join(unknown)}."
+        )
+    return questions
+
+
 def load_library(folder: Path | str | None = None) -> Library:
     """Parse every notice in ``folder`` (default: ``knowledge/notices``).
 
@@ -138,6 +160,7 @@ def load_library(folder: Path | str | None = None) -> Library:
         raise NoticeParseError(f"目录 {folder} 中没有通报文件（*.txt）。 / No notices (*.txt) in {folder}.")
     notices: dict[str, Notice] = {}
     metas: dict[str, NoticeMeta] = {}
+    labelled: dict[str, list[Question]] = {}
     for text_file in texts:
         meta_file = text_file.with_suffix(".yml")
         if not meta_file.exists():
@@ -148,7 +171,10 @@ def load_library(folder: Path | str | None = None) -> Library:
         notices[meta.doc] = parse_notice(text_file.read_text(encoding="utf-8"), meta.doc)
         _check_aliases(meta, notices[meta.doc], meta_file)
         metas[meta.doc] = meta
-    return Library(notices, metas, folder)
+        questions_file = text_file.with_suffix(".questions.tsv")
+        if questions_file.exists():
+            labelled[meta.doc] = _load_labelled(questions_file, notices[meta.doc])
+    return Library(notices, metas, folder, labelled)
 
 
 def load_synonyms(path: Path | None = None) -> dict[str, list[str]]:

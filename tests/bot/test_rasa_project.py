@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from bot import constants
+from knowledge.store import SEED_QUESTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT = ROOT / "bot"
@@ -189,7 +190,7 @@ def _steps():
 
 def _heldout_texts() -> list[str]:
     texts = []
-    for path in (DATA / "questions_tune.tsv", DATA / "questions_heldout.tsv"):
+    for path in (SEED_QUESTIONS, DATA / "questions_heldout.tsv"):
         with open(path, encoding="utf-8", newline="") as handle:
             texts += [row["question"] for row in csv.DictReader(handle, delimiter="\t")]
     with open(DATA / "intents_heldout.tsv", encoding="utf-8", newline="") as handle:

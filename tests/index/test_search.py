@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from index.chunking import chunk_notice
-from index.search import Retriever
+from index.search import DEFAULT_WEIGHTS, Retriever
+from index.text import normalize
 from knowledge.store import NOTICES_DIR, load_library
 from tests.conftest import DATA
 
@@ -21,9 +22,7 @@ def test_every_item_is_found_by_its_own_heading(retriever):
         assert hits[0].chunk.anchor == item.anchor, f"{item.heading!r} → {hits[0].chunk.anchor}"
 
 
-@pytest.mark.parametrize(
-    "question, anchor",
-    [
+QUESTION_TABLE = [
         ("应急广播建设进展如何", "item-16"),
         ("旅游景区的安全谁来管", "item-18"),
         ("党员干部的廉洁教育做了什么", "item-22"),
@@ -39,11 +38,21 @@ def test_every_item_is_found_by_its_own_heading(retriever):
         ("應急廣播建設進展如何", "item-16"),
         ("旅遊廁所建了多少座", "item-4"),
         ("非遺傳承人怎麼培養", "item-11"),
-    ],
-)
+]
+
+
+@pytest.mark.parametrize("question, anchor", QUESTION_TABLE)
 def test_question_lands_on_its_item(retriever, question, anchor):
     hit = retriever.search(question, top_k=1)[0]
     assert hit.chunk.anchor == anchor
+
+
+def test_the_question_table_is_not_among_the_labelled_questions(retriever):
+    """The search learns from the notice's labelled questions; a question of the table above that
+    were labelled would find its item by being asked before, and that test could not fail."""
+    labelled = {normalize(q.question) for qs in retriever.library.questions.values() for q in qs}
+    assert len(labelled) > 1000
+    assert not [q for q, _ in QUESTION_TABLE if normalize(q) in labelled]
 
 
 def test_hits_carry_each_rankers_view(retriever):
@@ -51,7 +60,7 @@ def test_hits_carry_each_rankers_view(retriever):
     assert len(hits) == 5
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     top = hits[0]
-    assert set(top.ranks) == set(top.scores) == {"dense", "about", "sentence", "bm25", "bigram"}
+    assert set(top.ranks) == set(top.scores) == {"dense", "about", "sentence", "bm25", "bigram", "examples"}
     assert top.bm25_rank == 1 and top.bm25_score > 0
     assert 0.8 < top.dense_score <= 1.0
 
@@ -66,8 +75,9 @@ def test_manifest_records_sources_and_model(retriever):
     assert manifest["model"] == retriever.embedder.name
     assert manifest["dimension"] == 384
     assert manifest["chunks"] == len(retriever.chunks) == 39
-    assert "qingyuan-wlj-xuncha-2025.txt" in manifest["sources"]
-    assert set(manifest["files"]) == {"chunks.faiss", "about.faiss", "sentences.faiss", "chunks.json"}
+    assert {"qingyuan-wlj-xuncha-2025.txt", "qingyuan-wlj-xuncha-2025.questions.tsv"} <= set(manifest["sources"])
+    assert set(manifest["files"]) == {"chunks.faiss", "about.faiss", "sentences.faiss", "examples.faiss", "chunks.json"}
+    assert manifest["examples"] == len(retriever.library.questions["qingyuan-wlj-xuncha-2025"])
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +140,79 @@ def test_a_changed_notice_triggers_a_rebuild(small_index, tmp_path):
     assert second.manifest["sources"]["notice_small.txt"] != small_index.manifest["sources"]["notice_small.txt"]
 
 
+LABELLED = (
+    "question\texpected\tkind\n"
+    "放学以后孩子没地方去，学校管不管？\titem-2\tcolloquial\n"
+    "学校的饭菜让人放心吗\titem-6\tcolloquial\n"
+    "今年中考什么时候报名\t-\toos\n"
+)
+
+
+@pytest.fixture(scope="module")
+def small_labelled(small_index, tmp_path_factory):
+    """The small notice with three questions staff have labelled (two answerable, one not)."""
+    root = tmp_path_factory.mktemp("small-labelled")
+    library = root / "notices"
+    shutil.copytree(small_index.library_dir, library)
+    (library / "notice_small.questions.tsv").write_text(LABELLED, encoding="utf-8")
+    built = Retriever(small_index.embedder, library_dir=library, build_dir=root / "build")
+    built.warm_up()
+    return built
+
+
+@pytest.mark.parametrize("question, anchor", [("娃放学后没人管咋办", "item-2"), ("孩子在学校吃得放心吗", "item-6")])
+def test_labelled_questions_teach_the_search(small_index, small_labelled, question, anchor):
+    """Other words for a labelled question find its passage; without the label they do not."""
+    assert small_index.search(question, top_k=1)[0].chunk.anchor != anchor
+    hit = small_labelled.search(question, top_k=1)[0]
+    assert hit.chunk.anchor == anchor
+    assert hit.scores["examples"] > 0.9 and hit.ranks["examples"] == 1
+
+
+def test_a_far_labelled_question_does_not_vote(small_index, small_labelled):
+    """学校门口的牌子 (the admissions results posted at the gate, 第3条) is like no labelled
+    question: item-6's label must not pull it away, however few passages are labelled."""
+    for searcher in (small_index, small_labelled):
+        assert searcher.search("学校门口的牌子", top_k=1)[0].chunk.anchor == "item-3"
+
+
+def test_labelled_questions_tell_how_near_the_question_is_to_each_kind(small_labelled):
+    unanswerable = small_labelled.search_full("中考哪天报名")
+    answerable = small_labelled.search_full("孩子在学校吃得放心吗")
+    assert unanswerable.labelled_unanswerable > unanswerable.labelled_answerable
+    assert answerable.labelled_answerable > answerable.labelled_unanswerable
+    assert small_labelled.manifest["examples"] == 3
+
+
+def test_leave_one_out_judges_a_labelled_question_without_itself(small_labelled):
+    asked = "学校的饭菜让人放心吗"
+    assert small_labelled.search(asked, top_k=1)[0].scores["examples"] == pytest.approx(1.0, abs=1e-3)
+    small_labelled.leave_one_out = True
+    try:
+        hit = small_labelled.search(asked, top_k=1)[0]
+        assert hit.scores["examples"] < 0.99
+    finally:
+        small_labelled.leave_one_out = False
+
+
+def test_a_changed_question_file_triggers_a_rebuild(small_labelled, tmp_path):
+    library = tmp_path / "notices"
+    shutil.copytree(small_labelled.library_dir, library)
+    build = tmp_path / "build"
+    shutil.copytree(small_labelled.build_dir, build)
+    assert Retriever(small_labelled.embedder, library_dir=library, build_dir=build).is_current()
+    with (library / "notice_small.questions.tsv").open("a", encoding="utf-8") as fh:
+        fh.write("防溺水怎么教\titem-7\tplain\n")
+    again = Retriever(small_labelled.embedder, library_dir=library, build_dir=build)
+    assert not again.is_current()
+    again.warm_up()
+    assert again.manifest["examples"] == 4
+
+
 @pytest.fixture(scope="module")
 def without_aliases(retriever, tmp_path_factory):
-    """The published notice with its ``aliases`` taken out of the metadata."""
+    """The published notice with its ``aliases`` taken out of the metadata (and no labelled
+    questions)."""
     root = tmp_path_factory.mktemp("no-aliases")
     library = root / "notices"
     library.mkdir()
@@ -151,8 +231,11 @@ def without_aliases(retriever, tmp_path_factory):
 )
 def test_staff_aliases_bridge_everyday_words(retriever, without_aliases, question, anchor):
     """家底 (固定资产), 老手艺 (非遗), 锻炼的地方 (健身场地): the words are not in the notice, the
-    model does not link them, the aliases in the notice's metadata do — and they are the reason."""
-    assert retriever.search(question, top_k=1)[0].chunk.anchor == anchor
+    model does not link them, the aliases in the notice's metadata do — and they are the reason
+    (the labelled questions, which might know these words too, are left out of both)."""
+    aliases_only = Retriever(retriever.embedder, build_dir=retriever.build_dir,
+                             weights={**DEFAULT_WEIGHTS, "examples": 0.0})
+    assert aliases_only.search(question, top_k=1)[0].chunk.anchor == anchor
     assert without_aliases.search(question, top_k=1)[0].chunk.anchor != anchor
 
 

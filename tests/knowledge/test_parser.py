@@ -131,6 +131,24 @@ def test_aliases_naming_a_missing_passage_are_refused(tmp_path, aliases, message
     assert "不存在的段落" in str(err.value)
 
 
+def test_labelled_questions_are_loaded_and_checked(tmp_path):
+    _small_notice_with(tmp_path, "")
+    labelled = tmp_path / "notice_small.questions.tsv"
+    labelled.write_text("question\texpected\tkind\n防溺水怎么教\titem-7\tplain\n中考哪天报名\t-\toos\n",
+                        encoding="utf-8")
+    library = load_library(tmp_path)
+    questions = library.questions[next(iter(library.meta))]
+    assert [(q.question, q.expected, q.out_of_scope) for q in questions] == [
+        ("防溺水怎么教", ["item-7"], False), ("中考哪天报名", [], True)]
+    labelled.write_text("question\texpected\n怎么教\titem-77\n", encoding="utf-8")
+    with pytest.raises(NoticeParseError, match="item-77") as err:
+        load_library(tmp_path)
+    assert "不存在的段落" in str(err.value)
+    labelled.write_text("问题\t段落\n怎么教\titem-7\n", encoding="utf-8")
+    with pytest.raises(NoticeParseError, match="格式有误"):
+        load_library(tmp_path)
+
+
 def test_aliases_that_are_not_a_mapping_are_refused(tmp_path):
     _small_notice_with(tmp_path, "aliases: [会议, 学习]\n")
     with pytest.raises(NoticeParseError, match="aliases"):
