@@ -72,6 +72,9 @@ def _debug_table(bot, text: str) -> None:
         r, s = hit.ranks, hit.scores
         cells = "".join(f"{s[name]:>10.3f}({r[name]:>2})" for name in RANKERS)
         click.echo(f"  {i:>4} {hit.chunk.anchor:<12} {hit.chunk.title[:14]:<16} {hit.score:.4f}{cells}")
+        nearest = bot.retriever.nearest_labelled(result.query, hit.chunk)
+        if nearest:
+            click.echo(click.style(f"       nearest labelled question: {nearest[0]} ({nearest[1]:.3f})", dim=True))
     abstain, features = bot.answerer.policy.decide(result, bot.retriever)
     click.echo(click.style(f"  scope: abstain={abstain} {features}; words: {result.query.words}", dim=True))
 

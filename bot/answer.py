@@ -229,7 +229,8 @@ class Answerer:
         elif not abstain and not has_chinese(question):
             # No Chinese at all (markup, codes, English): the notice cannot be what answers it.
             abstain = True
-        debug = {"features": features, "hits": [_hit_debug(h) for h in result.hits], "follow_up": followed is not None}
+        debug = {"features": features, "hits": [_hit_debug(h, self.retriever, result.query) for h in result.hits],
+                 "follow_up": followed is not None}
         if abstain:
             return self.abstention(question, result, debug)
         numeric = bool(_NUMERIC_RE.search(result.query.normalized))
@@ -429,11 +430,14 @@ def _dedupe(items: list[str]) -> list[str]:
     return out
 
 
-def _hit_debug(hit) -> dict:
+def _hit_debug(hit, retriever, query) -> dict:
+    nearest = retriever.nearest_labelled(query, hit.chunk)
     return {
         "anchor": hit.chunk.anchor,
         "title": hit.chunk.title,
         "fused": round(hit.score, 4),
         "ranks": hit.ranks,
         "scores": {k: round(v, 4) for k, v in hit.scores.items()},
+        # Why the labelled questions voted (or not): the nearest one labelled with this passage.
+        "labelled": {"question": nearest[0], "similarity": round(nearest[1], 4)} if nearest else None,
     }

@@ -396,6 +396,8 @@ class Retriever:
         self.about_index = about
         self.sentence_index = sent
         self.examples_index = labelled
+        self.example_vectors = (labelled.reconstruct_n(0, labelled.ntotal) if labelled.ntotal
+                                else np.zeros((0, dim), dtype=np.float32))
         self.example_texts = [text for text, _ in examples]
         self.example_unanswerable = np.array([not targets for _, targets in examples], dtype=bool)
         # (example row, chunk) pairs: a question labelled item-24|item-25 votes for both.
@@ -492,13 +494,11 @@ class Retriever:
         (0.0 for chunks with none); and the similarity to the closest answerable and the closest
         unanswerable labelled question."""
         n = len(self.chunks)
-        total = self.examples_index.ntotal
-        sims = np.zeros(total, dtype=np.float32)
-        if total:
-            esims, eids = self.examples_index.search(q.vector, total)
-            sims[eids[0]] = esims[0]
-            if self.leave_one_out:
-                sims[[row for row, text in enumerate(self.example_texts) if text == q.normalized]] = -1.0
+        # Every labelled question is scored (a few thousand dot products): no need for FAISS's
+        # sorted top-k here, and the inner product is the same.
+        sims = self.example_vectors @ q.vector.reshape(-1)
+        if self.leave_one_out:
+            sims[[row for row, text in enumerate(self.example_texts) if text == q.normalized]] = -1.0
         unanswerable = self.example_unanswerable
         nearest = (float(sims[~unanswerable].max()) if (~unanswerable).any() else 0.0,
                    float(sims[unanswerable].max()) if unanswerable.any() else 0.0)
@@ -507,6 +507,18 @@ class Retriever:
         best = np.zeros(n, dtype=np.float32)
         np.maximum.at(best, self.example_pairs[:, 1], sims[self.example_pairs[:, 0]])
         return best, nearest
+
+    def nearest_labelled(self, query: Query, chunk: Chunk) -> tuple[str, float] | None:
+        """The labelled question of ``chunk`` nearest to ``query`` and its cosine (for staff: why
+        the ``examples`` ranker voted), or ``None`` when the chunk has none."""
+        rows = self.example_pairs[self.example_pairs[:, 1] == self.chunk_position[chunk.id], 0]
+        if self.leave_one_out:
+            rows = np.array([r for r in rows if self.example_texts[r] != query.normalized], dtype=np.int64)
+        if not len(rows):
+            return None
+        sims = self.example_vectors[rows] @ query.vector.reshape(-1)
+        best = int(np.argmax(sims))
+        return self.example_texts[rows[best]], float(sims[best])
 
     def search(self, text: str, top_k: int | None = None) -> list[Hit]:
         """The best chunks for a question, best first."""

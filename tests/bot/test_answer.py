@@ -181,3 +181,15 @@ def test_the_shipped_scope_weights_fit_the_default_engine(answerer, retriever):
     model = answerer.policy.model
     assert model.embedding_model == retriever.embedder.name
     assert model.trained_on["questions"] > 0
+
+
+def test_debug_shows_the_nearest_labelled_question_of_each_passage(answerer):
+    """Staff see why the labelled questions voted: the nearest one of each passage found (as the
+    search reads it, normalised) and how close it is."""
+    answer = answerer.answer("应急广播建设进展如何")
+    from index.text import normalize
+
+    labelled = {normalize(q.question) for qs in answerer.retriever.library.questions.values() for q in qs}
+    top = answer.debug["hits"][0]
+    assert top["anchor"] == "item-16" and top["labelled"]["question"] in labelled
+    assert top["labelled"]["similarity"] == pytest.approx(top["scores"]["examples"], abs=1e-3)
