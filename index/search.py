@@ -346,16 +346,41 @@ class Retriever:
         return out
 
     def _embed_questions(self, texts: list[str], dim: int) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, dim), dtype=np.float32)
+        """The labelled questions' vectors: those the index on disk already holds under the same
+        model are reused (staff who label ten more questions wait for ten, not thousands)."""
+        known = self._previous_question_vectors()
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
         batch = 64
-        steps = range(0, len(texts), batch)
-        if self.progress:
+        steps = range(0, len(missing), batch)
+        if self.progress and missing:
             from tqdm import tqdm
 
             steps = tqdm(steps, desc="向量化 labelled questions", unit="batch")
-        return np.vstack([np.asarray(self.embedder.embed_queries(texts[i : i + batch]), dtype=np.float32)
-                          for i in steps])
+        for i in steps:
+            part = missing[i : i + batch]
+            known.update(zip(part, np.asarray(self.embedder.embed_queries(part), dtype=np.float32)))
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32)
+        return np.vstack([known[t] for t in texts]).astype(np.float32)
+
+    def _previous_question_vectors(self) -> dict[str, np.ndarray]:
+        """Labelled question → vector, from the index on disk if it is intact and of this model
+        and format; else nothing (everything is embedded anew)."""
+        folder = self.index_dir
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            if manifest.get("model") != self.embedder.name or manifest.get("format") != FORMAT_VERSION:
+                return {}
+            for name in ("examples.faiss", "chunks.json"):
+                if _sha(folder / name) != manifest["files"][name]:
+                    return {}
+            texts = [text for text, _ in json.loads((folder / "chunks.json").read_text(encoding="utf-8"))["examples"]]
+            stored = faiss.read_index(str(folder / "examples.faiss"))
+            if stored.ntotal != len(texts) or not texts:
+                return {}
+            return dict(zip(texts, stored.reconstruct_n(0, stored.ntotal)))
+        except Exception:  # no index, or a damaged one: embed everything
+            return {}
 
     def _load(self, expected: dict) -> None:
         folder = self.index_dir

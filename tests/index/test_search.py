@@ -195,7 +195,22 @@ def test_leave_one_out_judges_a_labelled_question_without_itself(small_labelled)
         small_labelled.leave_one_out = False
 
 
-def test_a_changed_question_file_triggers_a_rebuild(small_labelled, tmp_path):
+class _CountingEmbedder:
+    """The real embedder, counting the questions it is asked to embed."""
+
+    def __init__(self, embedder):
+        self._embedder = embedder
+        self.queries: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._embedder, name)
+
+    def embed_queries(self, texts):
+        self.queries.extend(texts)
+        return self._embedder.embed_queries(texts)
+
+
+def test_a_changed_question_file_triggers_a_rebuild_that_embeds_only_what_is_new(small_labelled, tmp_path):
     library = tmp_path / "notices"
     shutil.copytree(small_labelled.library_dir, library)
     build = tmp_path / "build"
@@ -203,10 +218,18 @@ def test_a_changed_question_file_triggers_a_rebuild(small_labelled, tmp_path):
     assert Retriever(small_labelled.embedder, library_dir=library, build_dir=build).is_current()
     with (library / "notice_small.questions.tsv").open("a", encoding="utf-8") as fh:
         fh.write("防溺水怎么教\titem-7\tplain\n")
-    again = Retriever(small_labelled.embedder, library_dir=library, build_dir=build)
+    counting = _CountingEmbedder(small_labelled.embedder)
+    again = Retriever(counting, library_dir=library, build_dir=build)
     assert not again.is_current()
     again.warm_up()
     assert again.manifest["examples"] == 4
+    assert counting.queries == ["防溺水怎么教"]
+    assert again.search("娃放学后没人管咋办", top_k=1)[0].chunk.anchor == "item-2"
+    # A damaged index lends nothing: every labelled question is embedded anew.
+    (build / "current" / "examples.faiss").write_bytes(b"damaged")
+    counting.queries.clear()
+    Retriever(counting, library_dir=library, build_dir=build).warm_up()
+    assert len(counting.queries) == 4
 
 
 @pytest.fixture(scope="module")
