@@ -264,9 +264,10 @@ def _report(bot, retriever, plain, tune) -> None:
         "(search alone 0.944 / 0.889), before 哪些村, 其他巡察组 and 多久一回 were read as asks. The",
         "fifteenth (134, written blind) measured recall@1 0.915, colloquial 0.855, abstention 0.821,",
         "false abstention 0.009 (search alone 0.915), before 英德市文广旅体局 counted as another office",
-        "and 在哪条路 as asking where. The current (sixteenth) set is the first measured with the search",
-        "learning from the labelled questions; the 30 of its questions equal to labelled ones were",
-        "dropped unread.",
+        "and 在哪条路 as asking where. The sixteenth (125, written blind; 30 questions equal to labelled",
+        "ones dropped unread), the first measured with the search learning from the labelled questions,",
+        "measured recall@1 0.980, colloquial 0.964, abstention 1.000, false abstention 0.000 (search",
+        "alone 0.980; without the labelled questions 0.960).",
     ]
     write_section("quality", "\n".join(lines))
     print("\n".join(lines))
