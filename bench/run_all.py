@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("bench.bench_embedding", "bench.bench_quality", "bench.bench_latency", "bench.bench_server")
+BENCHES = ("bench.bench_embedding", "bench.bench_quality", "bench.bench_labelled", "bench.bench_latency",
+           "bench.bench_server")
 
 
 def main() -> None:

@@ -41,7 +41,8 @@ RULES_FILE = BOT_DIR / "data" / "rules.yml"
 # Small talk the intent model is unsure of goes to the search ("回头核查" is not "回头见").
 _SMALL_TALK = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK}
 SMALL_TALK_CONFIDENCE = 0.8
-# A fused search score (0..1, 1 = first for every ranker) at which the search's choice is firm.
+# A fused search score (1 = first for every passage ranker; a close labelled question adds up to
+# its weight on top) at which the search's choice is firm.
 FIRM_SEARCH_SCORE = 0.8
 # Asks for a fact or a yes/no, which the list of topics does not answer (the NLU overview examples
 # ask how many items or parts, never who, when or whether).

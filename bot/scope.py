@@ -35,7 +35,7 @@ overlap (bench/RESULTS.md). Several weak signals together can:
 
 ``type_unmet``, ``service_ask``, ``asks_name``, ``foreign_names`` and ``foreign_ordinals`` decide
 alone (:data:`DECISIVE`); the others are weighed. The weights are learnt (``python -m bot
-train-scope``) from the NLU examples and the tuning questions, and stored in
+train-scope``) from the NLU examples and the notice's labelled questions, and stored in
 ``bot/data/scope_model.json``, one entry per embedding model (and engine) they were learnt under.
 Under a model with no entry they are relearnt from the NLU examples at start-up.
 """
@@ -60,7 +60,7 @@ MODEL_FILE = Path(__file__).resolve().parent / "data" / "scope_model.json"
 FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "foreign_ordinals", "type_unmet",
             "asks_name", "sentence", "dense", "coverage", "idf_coverage", "passage_coverage", "unknown",
             "oos_margin", "labelled_margin", "bm25", "bigram")
-FEATURES_VERSION = 8
+FEATURES_VERSION = 9
 REGULARISATION_C = 1.0
 
 # 怎么办理 / 怎么办营业执照 ask for a procedure; 出了岔子怎么办(呢) asks what is done about it. 收发工作材料
@@ -358,6 +358,9 @@ class ScopeModel:
     trained_on: dict
 
     def probability(self, x: np.ndarray) -> float:
+        # A signal that cannot be had (NaN: no labelled questions of a kind) is taken at its
+        # mean, so it counts neither way.
+        x = np.where(np.isnan(x), self.mean, x)
         z = float(np.dot(self.weights, (x - self.mean) / self.scale) + self.bias)
         return 1.0 / (1.0 + math.exp(-z))
 
@@ -407,7 +410,9 @@ def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, tr
     """Learn the weights (scikit-learn, L2-regularised logistic regression)."""
     from sklearn.linear_model import LogisticRegression
 
-    mean = X.mean(axis=0)
+    with np.errstate(all="ignore"):  # a column may be all NaN (no labelled questions at all)
+        mean = np.nan_to_num(np.nanmean(X, axis=0), nan=0.0)
+    X = np.where(np.isnan(X), mean, X)  # unknown signals at their mean (see ScopeModel.probability)
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=REGULARISATION_C, max_iter=1000).fit((X - mean) / scale, y)
@@ -488,7 +493,10 @@ class ScopePolicy:
             if ws and total_idf else 1.0,
             "unknown": float(len(ws) - len(known)),
             "oos_margin": float(oos - ins),
-            "labelled_margin": float(result.labelled_unanswerable - result.labelled_answerable),
+            # NaN when the notice found has no labelled questions of one kind: no evidence.
+            "labelled_margin": (float(result.labelled_unanswerable - result.labelled_answerable)
+                                if result.labelled_answerable is not None and result.labelled_unanswerable is not None
+                                else math.nan),
             "bm25": math.log1p(max(0.0, float(top.scores.get("bm25", 0.0)))),
             "bigram": math.log1p(max(0.0, float(top.scores.get("bigram", 0.0)))),
         }
@@ -552,7 +560,7 @@ class ScopePolicy:
         features = self.features(result, retriever)
         x = self._vector(features)
         p = self.model.probability(x)
-        features = {k: round(v, 4) for k, v in features.items()}
+        features = {k: None if math.isnan(v) else round(v, 4) for k, v in features.items()}  # JSON has no NaN
         features["p_out_of_scope"] = round(p, 4)
         features["decisive"] = [name for name in DECISIVE if features[name] >= 1]
         return abstains(self.model, x, self.threshold), features

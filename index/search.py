@@ -9,9 +9,10 @@ have labelled with the chunk (``<doc>.questions.tsv``: the best-matching one cou
 of asking seen before finds its passage again, as a retrieval intent's examples do in Rasa.
 The passage rankers' scores are fused by a weighted sum after min–max scaling over the chunks
 (``fusion="score"``, the default; the labelled questions add their vote on top, scaled by how
-close the nearest one is, see :data:`EXAMPLE_FLOOR`): unlike reciprocal-rank fusion (``fusion="rrf"``) it keeps *how much* better a ranker
-finds one chunk than the next, so a BM25 score three times the runner-up outweighs a dense score
-a hair above it (tuning set, bench/RESULTS.md: recall@1 0.939 against 0.918 for RRF).
+close the nearest one is, see :data:`EXAMPLE_FLOOR`): unlike reciprocal-rank fusion
+(``fusion="rrf"``) it keeps *how much* better a ranker finds one chunk than the next, so a BM25
+score three times the runner-up outweighs a dense score a hair above it (bench/RESULTS.md keeps
+the comparison; in RRF a labelled question votes by rank, and only from the floor up).
 
 The built index lives in ``index/build/`` with a manifest (source hashes, model, dimension,
 build time, file hashes). It is rebuilt when a source or the model changes, written to a
@@ -46,7 +47,7 @@ from knowledge.store import NOTICES_DIR, Library, fingerprint, load_library, loa
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 DEFAULT_BUILD_DIR = Path(__file__).resolve().parent / "build"
 RANKERS = ("dense", "about", "sentence", "bm25", "bigram", "examples")
 FUSIONS = ("score", "rrf")
@@ -54,11 +55,12 @@ FUSIONS = ("score", "rrf")
 # recall@1 (it rewards one lucky sentence over a passage that answers), so it informs abstention
 # and quoting but does not vote. The passage-reading rankers vote equally. A labelled question
 # counts from cosine EXAMPLE_FLOOR up, linearly, and one asked again word for word outweighs all
-# four of them: on each of the eight retired held-out sets, searched with only the questions
-# labelled before it, recall@1 went from 0.905–0.962 to 0.955–1.0 (mean 0.940 → 0.984; weights
-# 3–6 and floors 0.85–0.90 within 0.01 of that).
+# four of them. Chosen by replaying the retired held-out sets in the order they were written,
+# each searched with only the questions labelled before it (bench/bench_labelled.py): floors
+# 0.88–0.90 gain the most and still gain when every labelled question closer than 0.93 is hidden
+# (a way of asking never seen); higher floors give the gain up.
 DEFAULT_WEIGHTS = {"dense": 1.0, "about": 1.0, "sentence": 0.0, "bm25": 1.0, "bigram": 1.0, "examples": 5.0}
-EXAMPLE_FLOOR = 0.88
+EXAMPLE_FLOOR = 0.90
 INDEX_FILES = ("chunks.faiss", "about.faiss", "sentences.faiss", "examples.faiss", "chunks.json")
 
 
@@ -113,10 +115,10 @@ class SearchResult:
     sentence_sims: np.ndarray
     # Per chunk (in ``Retriever.chunks`` order): its best sentence's similarity.
     best_sentence: np.ndarray
-    # How like the nearest answerable and the nearest unanswerable labelled question the
-    # question is (cosine; 0.0 when there are none).
-    labelled_answerable: float = 0.0
-    labelled_unanswerable: float = 0.0
+    # How like the nearest answerable and the nearest unanswerable question labelled for the
+    # notice of the first hit the question is (cosine; None when that notice has none of the kind).
+    labelled_answerable: float | None = None
+    labelled_unanswerable: float | None = None
 
 
 def _sha(path: Path) -> str:
@@ -152,6 +154,9 @@ class Retriever:
     :param progress: show a progress bar while building.
     :param leave_one_out: the ``examples`` ranker ignores a labelled question equal to the one
         asked (for measuring or learning on the labelled questions themselves, never in service).
+    :param example_floor: the cosine from which a labelled question votes.
+    :param hide_similar: ignore labelled questions at least this close to the one asked (a
+        benchmark's stand-in for a way of asking never seen before; never in service).
     """
 
     def __init__(
@@ -166,6 +171,8 @@ class Retriever:
         progress: bool = False,
         fusion: str = "score",
         leave_one_out: bool = False,
+        example_floor: float = EXAMPLE_FLOOR,
+        hide_similar: float | None = None,
     ) -> None:
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
@@ -187,6 +194,10 @@ class Retriever:
         self._synonyms = synonyms
         self.progress = progress
         self.leave_one_out = leave_one_out
+        if not 0.0 <= example_floor < 1.0:
+            raise ValueError(f"example_floor must be in [0, 1), got {example_floor}")
+        self.example_floor = example_floor
+        self.hide_similar = hide_similar
         self._lock = threading.Lock()
         self._ready = False
         # A turn embeds its question once: intent recognition and search share the vector.
@@ -287,7 +298,7 @@ class Retriever:
         n = len(texts)
         chunk_vecs, about_vecs, sentence_vecs = vectors[:n], vectors[n : 2 * n], vectors[2 * n :]
         examples = self._labelled_examples(chunks)
-        example_vecs = self._embed_questions([text for text, _ in examples], chunk_vecs.shape[1])
+        example_vecs = self._embed_questions([text for text, _, _ in examples], chunk_vecs.shape[1])
 
         def write(tmp: Path) -> None:
             dense = faiss.IndexFlatIP(chunk_vecs.shape[1])
@@ -334,16 +345,32 @@ class Retriever:
             parts.append(np.asarray(self.embedder.embed_passages(texts[i : i + batch]), dtype=np.float32))
         return np.vstack(parts)
 
-    def _labelled_examples(self, chunks: list[Chunk]) -> list[tuple[str, list[int]]]:
-        """Each labelled question (normalised) with the chunks it was labelled with (none: the
-        notice does not answer it)."""
+    def _labelled_examples(self, chunks: list[Chunk]) -> list[tuple[str, str, list[int]]]:
+        """Each labelled question (normalised) with its notice and the chunks it was labelled
+        with (none: the notice does not answer it)."""
         out = []
         for doc, questions in self.library.questions.items():
             for q in questions:
-                targets = [i for i, c in enumerate(chunks) if c.doc == doc and anchor_matches(c.anchor, q.expected)]
+                targets = sorted({i for anchor in q.expected for i in self._chunks_for(doc, anchor, chunks)})
                 if targets or q.out_of_scope:
-                    out.append((normalize(q.question), targets))
+                    out.append((normalize(q.question), doc, targets))
+                else:
+                    log.warning("labelled question %r names %s, which no passage holds: not used",
+                                q.question, "|".join(q.expected))
         return out
+
+    def _chunks_for(self, doc: str, anchor: str, chunks: list[Chunk]) -> list[int]:
+        """The chunks a labelled anchor stands for: the chunk of that anchor (or an item's
+        pieces); else the chunks inside that node (a topic's items), or the one holding it (a
+        point of an item the model did not split)."""
+        own = [i for i, c in enumerate(chunks) if c.doc == doc and anchor_matches(c.anchor, [anchor])]
+        if own:
+            return own
+        node = self.library.notices[doc].find(anchor)
+        if node is None:
+            return []
+        inside = [i for i, c in enumerate(chunks) if c.doc == doc and node.start <= c.start and c.end <= node.end]
+        return inside or [i for i, c in enumerate(chunks) if c.doc == doc and c.start <= node.start and node.end <= c.end]
 
     def _embed_questions(self, texts: list[str], dim: int) -> np.ndarray:
         """The labelled questions' vectors: those the index on disk already holds under the same
@@ -374,7 +401,7 @@ class Retriever:
             for name in ("examples.faiss", "chunks.json"):
                 if _sha(folder / name) != manifest["files"][name]:
                     return {}
-            texts = [text for text, _ in json.loads((folder / "chunks.json").read_text(encoding="utf-8"))["examples"]]
+            texts = [row[0] for row in json.loads((folder / "chunks.json").read_text(encoding="utf-8"))["examples"]]
             stored = faiss.read_index(str(folder / "examples.faiss"))
             if stored.ntotal != len(texts) or not texts:
                 return {}
@@ -407,14 +434,14 @@ class Retriever:
             about = faiss.read_index(str(folder / "about.faiss"))
             sent = faiss.read_index(str(folder / "sentences.faiss"))
             labelled = faiss.read_index(str(folder / "examples.faiss"))
-            examples = [(str(text), [int(i) for i in targets]) for text, targets in data["examples"]]
+            examples = [(str(text), str(doc), [int(i) for i in targets]) for text, doc, targets in data["examples"]]
         except Exception as exc:  # any damage at all means: rebuild
             raise IndexUnusableError(f"索引无法读取 / index unreadable: {exc}") from exc
         dim = manifest.get("dimension")
         if (dense.ntotal != len(chunks) or dense.d != dim or about.ntotal != len(chunks) or about.d != dim
                 or sent.d != dim or sent.ntotal != len(data["sentences"])
                 or labelled.d != dim or labelled.ntotal != len(examples)
-                or any(not 0 <= i < len(chunks) for _, targets in examples for i in targets)):
+                or any(not 0 <= i < len(chunks) for _, _, targets in examples for i in targets)):
             raise IndexUnusableError("索引内容与清单不符 / index contents disagree with the manifest")
         self.chunks = chunks
         self.dense = dense
@@ -423,10 +450,11 @@ class Retriever:
         self.examples_index = labelled
         self.example_vectors = (labelled.reconstruct_n(0, labelled.ntotal) if labelled.ntotal
                                 else np.zeros((0, dim), dtype=np.float32))
-        self.example_texts = [text for text, _ in examples]
-        self.example_unanswerable = np.array([not targets for _, targets in examples], dtype=bool)
+        self.example_texts = [text for text, _, _ in examples]
+        self.example_docs = np.array([doc for _, doc, _ in examples], dtype=object)
+        self.example_unanswerable = np.array([not targets for _, _, targets in examples], dtype=bool)
         # (example row, chunk) pairs: a question labelled item-24|item-25 votes for both.
-        self.example_pairs = np.array([(row, i) for row, (_, targets) in enumerate(examples) for i in targets],
+        self.example_pairs = np.array([(row, i) for row, (_, _, targets) in enumerate(examples) for i in targets],
                                       dtype=np.int64).reshape(-1, 2)
         self.sentence_rows = [tuple(r) for r in data["sentences"]]
         self.sentence_chunk = np.array([r[0] for r in self.sentence_rows], dtype=np.int64)
@@ -514,34 +542,41 @@ class Retriever:
         vector = self.query_vector(norm)
         return Query(text, norm, expanded, words(expanded), bigrams(expanded), vector)
 
-    def _example_scores(self, q: Query) -> tuple[np.ndarray, tuple[float, float]]:
-        """Per chunk: the similarity of the question to the closest question labelled with it
-        (0.0 for chunks with none); and the similarity to the closest answerable and the closest
-        unanswerable labelled question."""
-        n = len(self.chunks)
-        # Every labelled question is scored (a few thousand dot products): no need for FAISS's
-        # sorted top-k here, and the inner product is the same.
+    def _example_sims(self, q: Query) -> np.ndarray:
+        """The question's cosine to every labelled question (-1.0 for those left out: itself under
+        ``leave_one_out``, near copies under ``hide_similar``). Every one is scored (a few
+        thousand dot products): no need for FAISS's sorted top-k, the inner product is the same."""
         sims = self.example_vectors @ q.vector.reshape(-1)
         if self.leave_one_out:
             sims[[row for row, text in enumerate(self.example_texts) if text == q.normalized]] = -1.0
-        unanswerable = self.example_unanswerable
-        nearest = (float(sims[~unanswerable].max()) if (~unanswerable).any() else 0.0,
-                   float(sims[unanswerable].max()) if unanswerable.any() else 0.0)
-        if not len(self.example_pairs):
-            return np.zeros(n, dtype=np.float32), nearest
-        best = np.zeros(n, dtype=np.float32)
-        np.maximum.at(best, self.example_pairs[:, 1], sims[self.example_pairs[:, 0]])
-        return best, nearest
+        if self.hide_similar is not None:
+            sims[sims >= self.hide_similar] = -1.0
+        return sims
+
+    def _example_scores(self, sims: np.ndarray) -> np.ndarray:
+        """Per chunk: the cosine to the nearest question labelled with it (0.0 for chunks with none)."""
+        best = np.zeros(len(self.chunks), dtype=np.float32)
+        if len(self.example_pairs):
+            np.maximum.at(best, self.example_pairs[:, 1], sims[self.example_pairs[:, 0]])
+        return best
+
+    def _nearness(self, sims: np.ndarray, doc: str) -> tuple[float | None, float | None]:
+        """Cosine to the nearest answerable and the nearest unanswerable question labelled for
+        ``doc`` (the notice of the passage found: what one notice does not answer, another may);
+        ``None`` where that notice has none of the kind."""
+        mine = self.example_docs == doc
+        out = []
+        for kind in (mine & ~self.example_unanswerable, mine & self.example_unanswerable):
+            out.append(float(sims[kind].max()) if kind.any() else None)
+        return out[0], out[1]
 
     def nearest_labelled(self, query: Query, chunk: Chunk) -> tuple[str, float] | None:
         """The labelled question of ``chunk`` nearest to ``query`` and its cosine (for staff: why
         the ``examples`` ranker voted), or ``None`` when the chunk has none."""
         rows = self.example_pairs[self.example_pairs[:, 1] == self.chunk_position[chunk.id], 0]
-        if self.leave_one_out:
-            rows = np.array([r for r in rows if self.example_texts[r] != query.normalized], dtype=np.int64)
-        if not len(rows):
+        sims = self._example_sims(query)[rows]
+        if not len(rows) or sims.max() < 0:
             return None
-        sims = self.example_vectors[rows] @ query.vector.reshape(-1)
         best = int(np.argmax(sims))
         return self.example_texts[rows[best]], float(sims[best])
 
@@ -570,7 +605,8 @@ class Retriever:
         best = np.full(n, -1.0, dtype=np.float32)
         np.maximum.at(best, self.sentence_chunk, sentence_sims)
         raw["sentence"] = best
-        raw["examples"], labelled = self._example_scores(q)
+        example_sims = self._example_sims(q)
+        raw["examples"] = self._example_scores(example_sims)
         raw["bm25"] = self.bm25.scores(q.words)
         raw["bigram"] = self.bigram.scores(q.bigrams)
         fused = np.zeros(n, dtype=np.float64)
@@ -579,8 +615,10 @@ class Retriever:
             order = np.argsort(-raw[name], kind="stable")
             rank = np.empty(n, dtype=np.int64)
             rank[order] = np.arange(1, n + 1)
-            if name in ("bm25", "bigram", "examples"):
-                rank[raw[name] <= 0] = n + 1  # no shared term, no labelled question: no vote
+            if name in ("bm25", "bigram"):
+                rank[raw[name] <= 0] = n + 1  # no shared term: no vote
+            elif name == "examples":
+                rank[raw[name] < self.example_floor] = n + 1  # no labelled question close enough
             ranks[name] = rank
             w = self.weights.get(name, 0.0)
             if not w:
@@ -591,7 +629,7 @@ class Retriever:
                 # Not scaled over the chunks: only a question close to a labelled one votes, by
                 # how close it is (min–max would hand the full vote to whichever labelled chunk
                 # is least far, however far that is, when few chunks have labelled questions).
-                fused += w * np.clip((raw[name] - EXAMPLE_FLOOR) / (1.0 - EXAMPLE_FLOOR), 0.0, 1.0)
+                fused += w * np.clip((raw[name] - self.example_floor) / (1.0 - self.example_floor), 0.0, 1.0)
             else:
                 low, high = float(raw[name].min()), float(raw[name].max())
                 if high > low:
@@ -610,4 +648,5 @@ class Retriever:
             )
             for i in order
         ]
-        return SearchResult(q, hits, sentence_sims, best, *labelled)
+        nearness = self._nearness(example_sims, self.chunks[order[0]].doc) if len(order) else (None, None)
+        return SearchResult(q, hits, sentence_sims, best, *nearness)

@@ -31,8 +31,10 @@ def load_questions(path: str | Path) -> list[Question]:
     :raises ValueError: with the line number when a row is malformed.
     """
     out = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t")
+    # utf-8-sig: a file saved by a spreadsheet may start with a BOM. QUOTE_NONE: a question may
+    # hold ASCII quotes ("明厨亮灶"是什么), which are text here, never CSV quoting.
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if not header or [h.strip() for h in header[:2]] != ["question", "expected"]:
             raise ValueError(f"{path}: the first line must be 'question<TAB>expected[<TAB>kind]'")
@@ -42,6 +44,8 @@ def load_questions(path: str | Path) -> list[Question]:
             if len(row) < 2:
                 raise ValueError(f"{path}:{line_no}: expected 'question<TAB>expected', got {row!r}")
             expected = row[1].strip()
+            if not expected:
+                raise ValueError(f"{path}:{line_no}: no expected passage (an anchor, or '-' for out of scope)")
             anchors = [] if expected == "-" else [a.strip() for a in expected.split("|") if a.strip()]
             kind = row[2].strip() if len(row) > 2 and row[2].strip() else ("oos" if not anchors else "plain")
             out.append(Question(row[0].strip(), anchors, kind))

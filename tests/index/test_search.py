@@ -47,6 +47,15 @@ def test_question_lands_on_its_item(retriever, question, anchor):
     assert hit.chunk.anchor == anchor
 
 
+@pytest.mark.parametrize("question, anchor", QUESTION_TABLE)
+def test_the_passages_alone_find_the_item_too(retriever, question, anchor):
+    """Questions like these have been labelled, and their vote alone would carry the table above;
+    the passage rankers must find the item without it."""
+    passages_only = Retriever(retriever.embedder, build_dir=retriever.build_dir,
+                              weights={**DEFAULT_WEIGHTS, "examples": 0.0})
+    assert passages_only.search(question, top_k=1)[0].chunk.anchor == anchor
+
+
 def test_the_question_table_is_not_among_the_labelled_questions(retriever):
     """The search learns from the notice's labelled questions; a question of the table above that
     were labelled would find its item by being asked before, and that test could not fail."""
@@ -176,21 +185,51 @@ def test_a_far_labelled_question_does_not_vote(small_index, small_labelled):
         assert searcher.search("学校门口的牌子", top_k=1)[0].chunk.anchor == "item-3"
 
 
-def test_labelled_questions_tell_how_near_the_question_is_to_each_kind(small_labelled):
+def test_labelled_questions_tell_how_near_the_question_is_to_each_kind(small_index, small_labelled):
     unanswerable = small_labelled.search_full("中考哪天报名")
     answerable = small_labelled.search_full("孩子在学校吃得放心吗")
     assert unanswerable.labelled_unanswerable > unanswerable.labelled_answerable
     assert answerable.labelled_answerable > answerable.labelled_unanswerable
     assert small_labelled.manifest["examples"] == 3
+    # A notice nobody has labelled questions for says nothing either way.
+    bare = small_index.search_full("中考哪天报名")
+    assert bare.labelled_answerable is None and bare.labelled_unanswerable is None
+
+
+def test_a_labelled_point_or_topic_stands_for_the_passages_that_hold_it(small_index, tmp_path):
+    """Staff may label with any anchor of the notice: a point of an item the model keeps whole
+    votes for the item, a topic for its items; only what no passage holds is left out."""
+    library = tmp_path / "notices"
+    shutil.copytree(small_index.library_dir, library)
+    (library / "notice_small.questions.tsv").write_text(
+        "question\texpected\nx\titem-7-p2\ny\ttopic-3\nz\ttitle\n", encoding="utf-8")
+    built = Retriever(small_index.embedder, library_dir=library, build_dir=tmp_path / "build")
+    built.warm_up()
+    anchors = {built.example_texts[row]: sorted(built.chunks[i].anchor for r, i in built.example_pairs if r == row)
+               for row in range(len(built.example_texts))}
+    assert anchors == {"x": ["item-7"], "y": ["item-6", "item-7"]}
+
+
+def test_reciprocal_rank_fusion_counts_only_close_labelled_questions(small_labelled):
+    rrf = Retriever(small_labelled.embedder, library_dir=small_labelled.library_dir,
+                    build_dir=small_labelled.build_dir, fusion="rrf")
+    hit = rrf.search("学校门口的牌子", top_k=1)[0]
+    assert hit.ranks["examples"] == len(rrf.chunks) + 1  # item-6's label is too far to vote
 
 
 def test_leave_one_out_judges_a_labelled_question_without_itself(small_labelled):
     asked = "学校的饭菜让人放心吗"
-    assert small_labelled.search(asked, top_k=1)[0].scores["examples"] == pytest.approx(1.0, abs=1e-3)
+    result = small_labelled.search_full(asked, top_k=1)
+    assert result.hits[0].scores["examples"] == pytest.approx(1.0, abs=1e-3)
+    item_6 = next(c for c in small_labelled.chunks if c.anchor == "item-6")
+    assert small_labelled.nearest_labelled(result.query, item_6)[0] == asked
     small_labelled.leave_one_out = True
     try:
-        hit = small_labelled.search(asked, top_k=1)[0]
-        assert hit.scores["examples"] < 0.99
+        result = small_labelled.search_full(asked, top_k=5)
+        # item-6 has no other labelled question: no vote, nothing to show, no answerable neighbour.
+        assert next(h for h in result.hits if h.chunk.anchor == "item-6").scores["examples"] == 0.0
+        assert small_labelled.nearest_labelled(result.query, item_6) is None
+        assert result.labelled_answerable < 0.99
     finally:
         small_labelled.leave_one_out = False
 

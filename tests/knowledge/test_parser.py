@@ -147,6 +147,22 @@ def test_labelled_questions_are_loaded_and_checked(tmp_path):
     labelled.write_text("问题\t段落\n怎么教\titem-7\n", encoding="utf-8")
     with pytest.raises(NoticeParseError, match="格式有误"):
         load_library(tmp_path)
+    # An empty answer column is a mistake, not "out of scope" (that is "-").
+    labelled.write_text("question\texpected\n怎么教\t\tplain\n", encoding="utf-8")
+    with pytest.raises(NoticeParseError, match=":2: no expected passage"):
+        load_library(tmp_path)
+
+
+def test_labelled_questions_saved_by_a_spreadsheet_keep_their_text(tmp_path):
+    """A BOM before the header and ASCII quotes inside a question are the question's, not CSV's."""
+    _small_notice_with(tmp_path, "")
+    (tmp_path / "notice_small.questions.tsv").write_text(
+        "\ufeffquestion\texpected\tkind\n\"明厨亮灶\"是什么\titem-6\tplain\n说\"一生一档\t item-4\tplain\n",
+        encoding="utf-8")
+    library = load_library(tmp_path)
+    questions = library.questions[next(iter(library.meta))]
+    assert [(q.question, q.expected) for q in questions] == [
+        ("\"明厨亮灶\"是什么", ["item-6"]), ("说\"一生一档", ["item-4"])]
 
 
 def test_aliases_that_are_not_a_mapping_are_refused(tmp_path):
