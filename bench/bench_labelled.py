@@ -26,7 +26,7 @@ from knowledge.store import NOTICES_DIR, SEED_QUESTIONS
 # Line ranges (first, last) of the retired blind sets in the labelled file, oldest first
 # (tests/data/README.md lists them all; the earliest ones were read for aliases as they came).
 SETS = ((1140, 1284, 8), (1285, 1424, 9), (1425, 1565, 10), (1566, 1698, 11), (1699, 1836, 12),
-        (1837, 1968, 13), (1969, 2103, 14), (2104, 2237, 15), (2238, 2362, 16))
+        (1837, 1968, 13), (1969, 2103, 14), (2104, 2237, 15), (2238, 2362, 16), (2363, 2494, 17))
 # (label, example weight, floor, hide labelled questions at least this close)
 CONFIGS = (
     ("without labelled questions", 0.0, EXAMPLE_FLOOR, None),

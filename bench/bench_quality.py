@@ -267,8 +267,10 @@ def _report(bot, retriever, plain, tune) -> None:
         "and 在哪条路 as asking where. The sixteenth (125, written blind; 30 questions equal to labelled",
         "ones dropped unread), the first measured with the search learning from the labelled questions,",
         "measured recall@1 0.980, colloquial 0.964, abstention 1.000, false abstention 0.000 (search",
-        "alone 0.980; without the labelled questions 0.960). The current (seventeenth) set was",
-        "written blind; its 23 questions equal to labelled ones were dropped unread.",
+        "alone 0.980; without the labelled questions 0.960). The seventeenth (132, written blind; 23",
+        "dropped) measured recall@1 0.990, colloquial 0.982, abstention 0.964, false abstention 0.000",
+        "(without the labelled questions 0.952), before a review moved the floor from 0.88 to 0.90 and",
+        "made nearness to labelled questions per notice.",
     ]
     write_section("quality", "\n".join(lines))
     print("\n".join(lines))
