@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from bot.answer import Answerer
 from bot.dialogue import Dialogue
 from bot.remote import RemoteRasaDialogue
@@ -39,6 +41,11 @@ def build_bot(config: dict | None = None) -> Bot:
     :returns: a :class:`Bot`; call ``warm_up()`` before serving.
     """
     config = dict(config or {})
+    # One BLAS thread per process. Requests are served by as many processes as there are cores
+    # (gunicorn workers); OpenBLAS's own threads, spinning on the same cores for one matrix-vector
+    # product a question (the labelled questions), made two processes three times slower. The
+    # embedding engine keeps its own threads (EMBEDDING_THREADS).
+    threadpool_limits(limits=1, user_api="blas")
 
     def setting(key: str, default=None):
         return config.get(key) if config.get(key) is not None else os.environ.get(key, default)

@@ -54,6 +54,15 @@ def app_with(bot):
 # ---- POST /webhooks/rest/webhook: 200 ------------------------------------------------------------
 
 
+def test_the_bot_keeps_blas_to_one_thread_per_process(bot):
+    """gunicorn runs a worker per core; BLAS threads of their own would fight over the same cores
+    (two workers were three times slower before the limit)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+
 def test_webhook_answers_in_rasa_rest_format_with_citation_urls(client):
     response = post(client, {"sender": "t-200", "message": "应急广播建设进展如何"})
     assert response.status_code == 200
