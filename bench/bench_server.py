@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
         "## server — webhook latency and throughput",
         "",
         f"`python -m bench.bench_server`: {n} questions per run, each text new to the process (the {len(base)} "
-        "questions of tests/data/questions_*.tsv, then rewordings such as “请问…谢谢”, since the retriever caches "
+        "labelled and held-out questions, then rewordings such as “请问…谢谢”, since the retriever caches "
         "its last 256 query embeddings), in-process and through `POST /webhooks/rest/webhook` on 127.0.0.1 against gunicorn as `make serve` runs "
         "it (`--workers 2 --preload`; a new connection per request, as sync workers close them). Each setting of "
         "`EMBEDDING_THREADS` (inference threads per process) is measured back to back. "
