@@ -9,7 +9,6 @@ Traffic goes to 127.0.0.1 only. Writes the ``server`` section of bench/RESULTS.m
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import json
 import os
@@ -23,21 +22,19 @@ import time
 from pathlib import Path
 
 from bench._results import percentile, write_section
+from knowledge.questions import load_questions
+from knowledge.store import SEED_QUESTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
-SEED_QUESTIONS = REPO / "knowledge" / "notices" / "qingyuan-wlj-xuncha-2025.questions.tsv"
 OUT = REPO / "bench" / "out"
 WEBHOOK = "/webhooks/rest/webhook"
 
 
 def questions() -> list[str]:
     """The retrieval question sets (the labelled questions and the held-out set), without duplicates."""
-    base: list[str] = []
-    for path in (SEED_QUESTIONS, DATA / "questions_heldout.tsv"):
-        with open(path, encoding="utf-8") as f:
-            base += [row["question"] for row in csv.DictReader(f, delimiter="\t") if row.get("question")]
-    return list(dict.fromkeys(base))
+    return list(dict.fromkeys(q.question for path in (SEED_QUESTIONS, DATA / "questions_heldout.tsv")
+                              for q in load_questions(path)))
 
 
 _PREFIXES = ("", "请问", "您好，请问", "想了解一下", "麻烦问一下", "咨询一下", "我想问", "打扰一下，")

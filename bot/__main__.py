@@ -14,6 +14,7 @@ import uuid
 import click
 
 from bot.runtime import build_bot
+from knowledge.store import SEED_QUESTIONS
 
 
 def _bot(progress: bool = False):
@@ -72,7 +73,7 @@ def _debug_table(bot, text: str) -> None:
         r, s = hit.ranks, hit.scores
         cells = "".join(f"{s[name]:>10.3f}({r[name]:>2})" for name in RANKERS)
         click.echo(f"  {i:>4} {hit.chunk.anchor:<12} {hit.chunk.title[:14]:<16} {hit.score:.4f}{cells}")
-        nearest = bot.retriever.nearest_labelled(result.query, hit.chunk)
+        nearest = bot.retriever.nearest_labelled(result, hit.chunk)
         if nearest:
             click.echo(click.style(f"       nearest labelled question: {nearest[0]} ({nearest[1]:.3f})", dim=True))
     abstain, features = bot.answerer.policy.decide(result, bot.retriever)
@@ -147,7 +148,7 @@ def eval_(file: str, as_json: bool) -> None:
 
 
 @cli.command(name="train-scope")
-@click.option("--questions", "questions_file", default="knowledge/notices/qingyuan-wlj-xuncha-2025.questions.tsv", show_default=True,
+@click.option("--questions", "questions_file", default=str(SEED_QUESTIONS), show_default=True,
               type=click.Path(exists=True, dir_okay=False),
               help="Labelled questions to learn from besides the NLU examples (never the held-out file).")
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0.01, 0.99),

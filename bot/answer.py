@@ -229,7 +229,7 @@ class Answerer:
         elif not abstain and not has_chinese(question):
             # No Chinese at all (markup, codes, English): the notice cannot be what answers it.
             abstain = True
-        debug = {"features": features, "hits": [_hit_debug(h, self.retriever, result.query) for h in result.hits],
+        debug = {"features": features, "hits": [_hit_debug(h, self.retriever, result) for h in result.hits],
                  "follow_up": followed is not None}
         if abstain:
             return self.abstention(question, result, debug)
@@ -430,8 +430,8 @@ def _dedupe(items: list[str]) -> list[str]:
     return out
 
 
-def _hit_debug(hit, retriever, query) -> dict:
-    nearest = retriever.nearest_labelled(query, hit.chunk)
+def _hit_debug(hit, retriever, result) -> dict:
+    nearest = retriever.nearest_labelled(result, hit.chunk)
     return {
         "anchor": hit.chunk.anchor,
         "title": hit.chunk.title,

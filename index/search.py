@@ -119,6 +119,8 @@ class SearchResult:
     # notice of the first hit the question is (cosine; None when that notice has none of the kind).
     labelled_answerable: float | None = None
     labelled_unanswerable: float | None = None
+    # The question's cosine to every labelled question (-1.0: left out), in index order.
+    example_sims: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
 
 def _sha(path: Path) -> str:
@@ -335,15 +337,17 @@ class Retriever:
                  time.perf_counter() - started)
 
     def _embed_passages(self, texts: list[str]) -> np.ndarray:
+        return np.vstack(self._embed_in_batches(texts, self.embedder.embed_passages, "向量化 embedding", 32))
+
+    def _embed_in_batches(self, texts: list[str], embed, desc: str, batch: int) -> list[np.ndarray]:
+        """``embed`` over ``texts``, in batches with a progress bar when building with progress
+        (else in one call: the embedder batches by itself)."""
         if not self.progress:
-            return np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
+            return [np.asarray(embed(texts), dtype=np.float32)] if texts else []
         from tqdm import tqdm
 
-        batch = 32
-        parts = []
-        for i in tqdm(range(0, len(texts), batch), desc="向量化 embedding", unit="batch"):
-            parts.append(np.asarray(self.embedder.embed_passages(texts[i : i + batch]), dtype=np.float32))
-        return np.vstack(parts)
+        return [np.asarray(embed(texts[i : i + batch]), dtype=np.float32)
+                for i in tqdm(range(0, len(texts), batch), desc=desc, unit="batch")]
 
     def _labelled_examples(self, chunks: list[Chunk]) -> list[tuple[str, str, list[int]]]:
         """Each labelled question (normalised) with its notice and the chunks it was labelled
@@ -377,15 +381,8 @@ class Retriever:
         model are reused (staff who label ten more questions wait for ten, not thousands)."""
         known = self._previous_question_vectors()
         missing = list(dict.fromkeys(t for t in texts if t not in known))
-        batch = 64
-        steps = range(0, len(missing), batch)
-        if self.progress and missing:
-            from tqdm import tqdm
-
-            steps = tqdm(steps, desc="向量化 labelled questions", unit="batch")
-        for i in steps:
-            part = missing[i : i + batch]
-            known.update(zip(part, np.asarray(self.embedder.embed_queries(part), dtype=np.float32)))
+        parts = self._embed_in_batches(missing, self.embedder.embed_queries, "向量化 labelled questions", 64)
+        known.update(zip(missing, (v for part in parts for v in part)))
         if not texts:
             return np.zeros((0, dim), dtype=np.float32)
         return np.vstack([known[t] for t in texts]).astype(np.float32)
@@ -395,12 +392,7 @@ class Retriever:
         and format; else nothing (everything is embedded anew)."""
         folder = self.index_dir
         try:
-            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-            if manifest.get("model") != self.embedder.name or manifest.get("format") != FORMAT_VERSION:
-                return {}
-            for name in ("examples.faiss", "chunks.json"):
-                if _sha(folder / name) != manifest["files"][name]:
-                    return {}
+            self._read_manifest({"format": FORMAT_VERSION, "model": self.embedder.name})
             texts = [row[0] for row in json.loads((folder / "chunks.json").read_text(encoding="utf-8"))["examples"]]
             stored = faiss.read_index(str(folder / "examples.faiss"))
             if stored.ntotal != len(texts) or not texts:
@@ -409,7 +401,9 @@ class Retriever:
         except Exception:  # no index, or a damaged one: embed everything
             return {}
 
-    def _load(self, expected: dict) -> None:
+    def _read_manifest(self, expected: dict) -> dict:
+        """The manifest of the index on disk, if it has ``expected``'s values and every index file
+        it lists is intact. :raises IndexUnusableError: otherwise."""
         folder = self.index_dir
         manifest_path = folder / "manifest.json"
         if not manifest_path.exists():
@@ -427,6 +421,11 @@ class Retriever:
                 raise IndexUnusableError(f"索引文件 {name} 已损坏 / index file {name} is damaged")
         if sorted(manifest.get("files") or ()) != sorted(INDEX_FILES):
             raise IndexUnusableError("索引清单不完整 / manifest does not list the index files")
+        return manifest
+
+    def _load(self, expected: dict) -> None:
+        folder = self.index_dir
+        manifest = self._read_manifest(expected)
         try:
             data = json.loads((folder / "chunks.json").read_text(encoding="utf-8"))
             chunks = [Chunk.from_dict(c) for c in data["chunks"]]
@@ -447,12 +446,15 @@ class Retriever:
         self.dense = dense
         self.about_index = about
         self.sentence_index = sent
-        self.examples_index = labelled
         self.example_vectors = (labelled.reconstruct_n(0, labelled.ntotal) if labelled.ntotal
                                 else np.zeros((0, dim), dtype=np.float32))
         self.example_texts = [text for text, _, _ in examples]
-        self.example_docs = np.array([doc for _, doc, _ in examples], dtype=object)
-        self.example_unanswerable = np.array([not targets for _, _, targets in examples], dtype=bool)
+        # Per notice: which labelled questions it answers, and which it does not (masks).
+        unanswerable = np.array([not targets for _, _, targets in examples], dtype=bool)
+        self.example_kinds = {}
+        for doc in {doc for _, doc, _ in examples}:
+            mine = np.array([d == doc for _, d, _ in examples], dtype=bool)
+            self.example_kinds[doc] = (mine & ~unanswerable, mine & unanswerable)
         # (example row, chunk) pairs: a question labelled item-24|item-25 votes for both.
         self.example_pairs = np.array([(row, i) for row, (_, _, targets) in enumerate(examples) for i in targets],
                                       dtype=np.int64).reshape(-1, 2)
@@ -564,17 +566,15 @@ class Retriever:
         """Cosine to the nearest answerable and the nearest unanswerable question labelled for
         ``doc`` (the notice of the passage found: what one notice does not answer, another may);
         ``None`` where that notice has none of the kind."""
-        mine = self.example_docs == doc
-        out = []
-        for kind in (mine & ~self.example_unanswerable, mine & self.example_unanswerable):
-            out.append(float(sims[kind].max()) if kind.any() else None)
-        return out[0], out[1]
+        answerable, unanswerable = self.example_kinds.get(doc, (None, None))
+        return (float(sims[answerable].max()) if answerable is not None and answerable.any() else None,
+                float(sims[unanswerable].max()) if unanswerable is not None and unanswerable.any() else None)
 
-    def nearest_labelled(self, query: Query, chunk: Chunk) -> tuple[str, float] | None:
-        """The labelled question of ``chunk`` nearest to ``query`` and its cosine (for staff: why
-        the ``examples`` ranker voted), or ``None`` when the chunk has none."""
+    def nearest_labelled(self, result: SearchResult, chunk: Chunk) -> tuple[str, float] | None:
+        """The labelled question of ``chunk`` nearest to ``result``'s question and its cosine (for
+        staff: why the ``examples`` ranker voted), or ``None`` when the chunk has none."""
         rows = self.example_pairs[self.example_pairs[:, 1] == self.chunk_position[chunk.id], 0]
-        sims = self._example_sims(query)[rows]
+        sims = result.example_sims[rows]
         if not len(rows) or sims.max() < 0:
             return None
         best = int(np.argmax(sims))
@@ -649,4 +649,4 @@ class Retriever:
             for i in order
         ]
         nearness = self._nearness(example_sims, self.chunks[order[0]].doc) if len(order) else (None, None)
-        return SearchResult(q, hits, sentence_sims, best, *nearness)
+        return SearchResult(q, hits, sentence_sims, best, *nearness, example_sims=example_sims)

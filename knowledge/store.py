@@ -124,9 +124,14 @@ def _aliases(path: Path, raw: object) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _check_aliases(meta: NoticeMeta, notice: Notice, path: Path) -> None:
+def _unknown_anchors(notice: Notice, named) -> list[str]:
+    """The anchors in ``named`` that ``notice`` does not have, sorted."""
     anchors = {node.anchor for node in notice.walk()}
-    unknown = sorted(a for a in meta.aliases if a not in anchors)
+    return sorted({a for a in named if a not in anchors})
+
+
+def _check_aliases(meta: NoticeMeta, notice: Notice, path: Path) -> None:
+    unknown = _unknown_anchors(notice, meta.aliases)
     if unknown:
         raise NoticeParseError(
             f"元数据文件 {path.name} 的 aliases 指向通报中不存在的段落：{'、'.join(unknown)}。 / "
@@ -139,8 +144,7 @@ def _load_labelled(path: Path, notice: Notice) -> list[Question]:
         questions = load_questions(path)
     except (ValueError, UnicodeDecodeError) as exc:
         raise NoticeParseError(f"问题文件 {path.name} 格式有误：{exc} / {path.name} is malformed: {exc}") from exc
-    anchors = {node.anchor for node in notice.walk()}
-    unknown = sorted({a for q in questions for a in q.expected if a not in anchors})
+    unknown = _unknown_anchors(notice, (a for q in questions for a in q.expected))
     if unknown:
         raise NoticeParseError(
             f"问题文件 {path.name} 指向通报中不存在的段落：{'、'.join(unknown)}。 / "

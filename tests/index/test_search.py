@@ -222,13 +222,13 @@ def test_leave_one_out_judges_a_labelled_question_without_itself(small_labelled)
     result = small_labelled.search_full(asked, top_k=1)
     assert result.hits[0].scores["examples"] == pytest.approx(1.0, abs=1e-3)
     item_6 = next(c for c in small_labelled.chunks if c.anchor == "item-6")
-    assert small_labelled.nearest_labelled(result.query, item_6)[0] == asked
+    assert small_labelled.nearest_labelled(result, item_6)[0] == asked
     small_labelled.leave_one_out = True
     try:
         result = small_labelled.search_full(asked, top_k=5)
         # item-6 has no other labelled question: no vote, nothing to show, no answerable neighbour.
         assert next(h for h in result.hits if h.chunk.anchor == "item-6").scores["examples"] == 0.0
-        assert small_labelled.nearest_labelled(result.query, item_6) is None
+        assert small_labelled.nearest_labelled(result, item_6) is None
         assert result.labelled_answerable < 0.99
     finally:
         small_labelled.leave_one_out = False
