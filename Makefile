@@ -12,7 +12,7 @@ PORT   ?= 5000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install model index run serve actions test test-fast bench browser clean
+.PHONY: help install model index run serve actions test test-fast bench browser services clean
 
 help:
 	@echo "make run      安装、构建并启动 http://$(HOST):$(PORT)  (install, build what is missing, serve)"
@@ -43,9 +43,10 @@ index: $(MODEL)
 run: $(MODEL)
 	HOST=$(HOST) PORT=$(PORT) $(PY) server.py
 
+# Conversations in SQLite under var/ (bot/endpoints.yml), so both workers share them.
 serve: $(MODEL)
 	$(PY) -m bot index --if-needed
-	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --preload 'server:create_app()'
+	ENDPOINTS=bot/endpoints.yml $(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --preload 'server:create_app()'
 
 actions: $(MODEL)
 	$(PY) -m rasa_sdk --actions bot.actions --port 5055
@@ -56,7 +57,13 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
 	fi
 
-test: $(MODEL) browser
+# Debian's redis-server for the tracker-store tests (started by a fixture on a free loopback port).
+services:
+	@if [ ! -x /usr/bin/redis-server ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi
+
+test: $(MODEL) browser services
 	$(PY) -m pytest
 
 test-fast: $(MODEL)

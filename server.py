@@ -40,6 +40,10 @@ DEFAULTS = {
     "LIBRARY_DIR": None,
     "INDEX_DIR": None,
     "SESSION_TTL": 1800,
+    # Where conversations live: an endpoints.yml with a tracker_store (Rasa's keys; make serve
+    # uses bot/endpoints.yml: SQLite under var/); unset: in memory. REDIS_URL alone selects Redis.
+    "ENDPOINTS": None,
+    "REDIS_URL": None,
     "MAX_SESSIONS": 10000,
     # "embedded" (the dialogue runs in-process) or "rasa" (relay to RASA_URL's REST channel).
     "BOT_BACKEND": None,
@@ -140,7 +144,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         from bot.runtime import build_bot
         from knowledge.store import load_library
 
-        keys = ("EMBEDDING_MODEL", "LIBRARY_DIR", "INDEX_DIR", "SESSION_TTL", "MAX_SESSIONS", "BOT_BACKEND", "RASA_URL")
+        keys = ("EMBEDDING_MODEL", "LIBRARY_DIR", "INDEX_DIR", "SESSION_TTL", "MAX_SESSIONS", "BOT_BACKEND", "RASA_URL",
+                "ENDPOINTS", "REDIS_URL")
         settings = {k: app.config[k] for k in keys}
         state = BotState(build_bot(settings))
         # The notices are parsed here too (milliseconds), so pages and the widget work at once.

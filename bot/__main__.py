@@ -63,25 +63,43 @@ def ask(question: str | None, as_json: bool) -> None:
                 click.echo("-" * 40)
 
 
-def _debug_table(bot, text: str) -> None:
+def _print_debug(debug: dict, elapsed_ms: float) -> None:
+    """What decided a turn, as the dialogue decided it (never recomputed)."""
     from index.search import RANKERS
 
-    result = bot.retriever.search_full(text, top_k=5)
-    header = "  rank chunk                         fused " + "".join(f"{name + '(rank)':>15}" for name in RANKERS)
-    click.echo(click.style(header, dim=True))
-    for i, hit in enumerate(result.hits, 1):
-        r, s = hit.ranks, hit.scores
-        cells = "".join(f"{s[name]:>10.3f}({r[name]:>2})" for name in RANKERS)
-        click.echo(f"  {i:>4} {hit.chunk.anchor:<12} {hit.chunk.title[:14]:<16} {hit.score:.4f}{cells}")
-        nearest = bot.retriever.nearest_labelled(result, hit.chunk)
-        if nearest:
-            click.echo(click.style(f"       nearest labelled question: {nearest[0]} ({nearest[1]:.3f})", dim=True))
-    abstain, features = bot.answerer.policy.decide(result, bot.retriever)
-    click.echo(click.style(f"  scope: abstain={abstain} {features}; words: {result.query.words}", dim=True))
+    dim = lambda text: click.echo(click.style(text, dim=True))  # noqa: E731
+    intent = debug.get("intent") or {}
+    nearest = debug.get("nearest") or {}
+    dim(f"  意图 intent: {intent.get('name')} ({intent.get('confidence')})  最近的例句 nearest: "
+        f"{nearest.get('text')} ({nearest.get('similarity')})  动作 action: {debug.get('action')}  ({elapsed_ms:.0f} ms)")
+    if debug.get("note"):
+        dim(f"  说明 note: {debug['note']}")
+    turn = debug.get("turn") or {}
+    if turn.get("follow_up"):
+        of = turn.get("of") or {}
+        reading = turn.get("reading") or {}
+        dim(f"  追问 follow-up: 是（{reading.get('kind')}），接着上一问“{of.get('question')}”（{of.get('label')}）")
+    else:
+        dim("  追问 follow-up: 否，按独立问题处理" + (f"（{turn['note']}）" if turn.get("note") else ""))
+    if turn.get("searched"):
+        dim(f"  检索的问题 searched: {turn['searched']}" + (f"  限于 within: {', '.join(turn['within'])}" if turn.get("within") else ""))
+    dim(f"  范围判断 scope: {'不回答' if turn.get('abstain') else '回答'} — {turn.get('decided_by')}")
+    hits = debug.get("hits") or []
+    if hits:
+        dim("  rank chunk                         fused " + "".join(f"{name + '(rank)':>15}" for name in RANKERS))
+        for i, hit in enumerate(hits, 1):
+            cells = "".join(f"{hit['scores'][name]:>10.3f}({hit['ranks'][name]:>2})" for name in RANKERS)
+            click.echo(click.style(f"  {i:>4} {hit['anchor']:<12} {hit['title'][:14]:<16} {hit['fused']:.4f}{cells}", dim=True))
+            if hit.get("labelled"):
+                dim(f"       nearest labelled question: {hit['labelled']['question']} ({hit['labelled']['similarity']:.3f})")
+    features = debug.get("features")
+    if features:
+        dim(f"  signals: {features}")
 
 
 @cli.command()
-@click.option("--debug", is_flag=True, help="Show intent, and for the top 5 chunks each ranker's rank and score.")
+@click.option("--debug", is_flag=True, help="Show, for each turn, the intent, whether it was read as a follow-up and of "
+                                            "what, the question searched, the scope decision, and the top passages.")
 @click.option("--sender", default=None, help="Conversation id (default: a new one).")
 def shell(debug: bool, sender: str | None) -> None:
     """Chat like `rasa shell`, through the same dialogue citizens use. /quit ends, /new restarts."""
@@ -105,8 +123,10 @@ def shell(debug: bool, sender: str | None) -> None:
             bot.dialogue.reset(sender)
             click.echo("（已开始新对话）")
             continue
+        if not text.strip():
+            continue
         started = time.perf_counter()
-        messages = bot.dialogue.handle(sender, text)
+        messages = bot.dialogue.handle(sender, text, debug=debug)
         elapsed = (time.perf_counter() - started) * 1000
         for m in messages:
             click.echo(f"机器人> {m['text']}")
@@ -114,10 +134,41 @@ def shell(debug: bool, sender: str | None) -> None:
                 click.echo(f"   [{i}] {c['path']} {c['heading']}  #{c['anchor']}")
             if m["custom"].get("suggestions"):
                 click.echo("   您还可以问：" + " | ".join(m["custom"]["suggestions"]))
-        if debug and text.strip():
-            parse = bot.dialogue.parse(text)
-            click.echo(click.style(f"  intent: {parse['intent']}  nearest: {parse.get('nearest')}  ({elapsed:.0f} ms)", dim=True))
-            _debug_table(bot, text)
+            if debug and m["custom"].get("debug"):
+                _print_debug(m["custom"]["debug"], elapsed)
+
+
+@cli.command(name="test-stories")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures and the failed stories as JSON.")
+def test_stories(file: str | None, as_json: bool) -> None:
+    """Run conversation tests (Rasa's test-story format; default bot/tests/test_stories.yml) through the
+    embedded dialogue, and print the failed stories and the figures, as `rasa test` does."""
+    from bot.stories import TUNING_STORIES, format_failed, load_stories, run_stories
+
+    try:
+        stories = load_stories(file or TUNING_STORIES)
+    except ValueError as exc:
+        raise click.UsageError(f"{exc}. 格式见 bot/tests/test_stories.yml / see bot/tests/test_stories.yml") from exc
+    bot = _bot()
+    bot.dialogue.warm_up()
+    report = run_stories(bot.dialogue, stories)
+    data = report.to_dict()
+    if as_json:
+        data["failed"] = [story.name for story, _ in report.failed()]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    failed = format_failed(report)
+    if failed:
+        click.echo("失败的故事 / failed stories:\n")
+        click.echo(failed)
+    click.echo(f"stories {data['stories']}, turns {data['turns']}")
+    click.echo(f"turns right {data['turns_right']:.3f}  stories right {data['stories_right']:.3f}")
+    click.echo(f"off-topic turns declined {data['off_topic_declined']:.3f} (of {data['off_topic_turns']}; "
+               f"after a topic {data['off_topic_after_topic_declined']:.3f})")
+    click.echo(f"follow-ups resolved {data['follow_ups_resolved']:.3f} (of {data['follow_ups']})")
+    click.echo(f"intents heard as labelled {data['intent_accuracy']:.3f}")
+    click.echo("turns right by intent: " + ", ".join(f"{k} {v}" for k, v in data["turns_right_by_intent"].items()))
 
 
 @cli.command(name="eval")

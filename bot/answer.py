@@ -14,12 +14,24 @@ from dataclasses import dataclass, field
 
 from index.search import Retriever, SearchResult
 from index.text import bigrams, has_chinese, normalize, words
+from bot.constants import UTTER_OUT_OF_SCOPE
 from bot.itemref import parse_item_number
-from bot.scope import main_clause
+from bot.replies import load_domain, render
+from bot.scope import foreign_names, knows, main_clause, type_unmet
+from bot.turns import Context, Reading, TurnReader, base_anchor as _base_anchor
 from knowledge.parser import Node
 
 MAX_QUESTION_CHARS = 500
+# In a follow-up ranked among the last topic's passages, the last one keeps the floor unless
+# another scores this much higher (a share of the best fused score).
 FOLLOW_UP_MARGIN = 0.15
+# A fused search score (1 = first for every passage ranker; a close labelled question adds up to
+# its weight on top) at which the search's choice is firm.
+FIRM_SEARCH_SCORE = 0.8
+# Asks for a fact or a yes/no, which the list of topics does not answer.
+_SPECIFIC_ASK_RE = re.compile(r"谁|什么时候|何时|哪天|哪年|是不是|会不会|为啥|为什么|有没有")
+# Yes/no: 还能用私人邮箱吗 asks whether, not for an address.
+_YES_NO_RE = re.compile(r"吗[？?。！!]*$|能不能|可不可以|是不是|有没有|行不行")
 
 _OVERVIEW_RE = re.compile(
     r"(整改了?哪些方面|哪[几些]个方面|几个方面|多少个方面|主要内容|有哪些整改任务|整改任务有哪些|"
@@ -115,7 +127,9 @@ class Answerer:
 
             policy = ScopePolicy(IntentClassifier(retriever.embedder, cache_dir=retriever.build_dir))
         self.policy = policy
+        self.reader = TurnReader(retriever)
         self._overview_words: set[str] | None = None
+        self._contact_words: str | None = None
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -143,15 +157,33 @@ class Answerer:
             parts.append(f"电子邮箱 {c.email}")
         return "，".join(parts)
 
+    def channels(self, doc: str | None = None) -> dict:
+        """The notice's own supervision channels, exactly as it states them (for the complaint
+        and hand-off replies of ``domain.yml``): ``channels`` (one line), ``issuer``, ``title``."""
+        library = self.library
+        notice = library.notices.get(doc or "") or self.primary()[0]
+        meta = library.meta[notice.doc]
+        c = notice.contact
+        parts = []
+        if c.phone:
+            parts.append(f"联系电话 {c.phone}")
+        if c.address:
+            parts.append(f"通信地址 {c.address}" + (f"（邮政编码 {c.postcode}）" if c.postcode else ""))
+        if c.email:
+            parts.append(f"电子邮箱 {c.email}")
+        issuer = meta.issuer.removeprefix("中共").removesuffix("党组") or meta.issuer
+        return {"channels": "；".join(parts) or "请通过通报公布的渠道", "issuer": issuer, "title": meta.full_title}
+
     # ---- entry point ------------------------------------------------------------------------
 
-    def answer(self, question: str, context: dict | None = None) -> Answer:
-        """Answer one question.
+    def answer(self, question: str, context: Context | None = None) -> Answer:
+        """Answer one turn of a conversation.
 
         :param question: what the citizen typed.
-        :param context: optional follow-up context, e.g. ``{"last_item": "item-16"}``: a short
-            question that names no topic of its own is searched together with that item.
-        :returns: the :class:`Answer` (``abstained`` when the notice does not answer).
+        :param context: what the conversation answered last (:class:`bot.turns.Context`); a
+            follow-up (那连南呢？, 还有呢) is read against it, anything else on its own.
+        :returns: the :class:`Answer` (``abstained`` when the notice does not answer); its
+            ``debug["turn"]`` says how the turn was read, what was searched and what decided.
         """
         question = (question or "").strip()
         if not question:
@@ -161,9 +193,50 @@ class Answerer:
         number = parse_item_number(question)
         if number is not None:
             return self.item_answer(number, question)
+        reading = self.reader.read(question, context)
+        if reading.follow_up:
+            followed = self._answer_follow_up(question, reading, context)
+            if followed is not None:
+                return followed
         if _OVERVIEW_RE.search(main_clause(normalize(question))) and not self.names_a_subject(question):
             return self.overview(question)
-        return self.search_answer(question, context or {})
+        return self.search_answer(question, reading=reading)
+
+    def contact_or_answer(self, question: str, context: Context | None = None) -> Answer:
+        """The contact paragraph, unless the question asks about something else that a passage
+        answers: 非遗展馆的预约电话 asks for a phone, but not ours; 上班还能用私人邮箱发文件吗 speaks
+        of e-mail, but asks about a rule another passage states."""
+        if self._asks_beyond_contact(question):
+            return self.answer(question, context)
+        return self.contact_answer(question)
+
+    def overview_or_answer(self, question: str, context: Context | None = None) -> Answer:
+        """The list of topics, unless the question names a subject a few passages are about
+        (固定资产管理方面采取了哪些整改措施), another office, or asks who, when or whether (是谁来查的,
+        改完是不是就不管了): no list of topics answers those."""
+        retriever = self.retriever
+        if (self.names_a_subject(question)
+                or _SPECIFIC_ASK_RE.search(main_clause(normalize(question)))
+                or foreign_names(question, retriever.vocabulary_text, retriever.synonyms, retriever.issuers)):
+            return self.answer(question, context)
+        return self.overview(question)
+
+    def _asks_beyond_contact(self, question: str) -> bool:
+        retriever = self.retriever
+        if foreign_names(question, retriever.vocabulary_text, retriever.synonyms, retriever.issuers):
+            return True  # 清远市公安局的联系电话 is not this bureau's phone
+        if self._contact_words is None:
+            notice, _ = self.primary()
+            contact = next((c for c in retriever.chunks if c.anchor == "contact" and c.doc == notice.doc), None)
+            self._contact_words = retriever.passage_words(contact) if contact else ""
+        if any(w not in self._contact_words for w in retriever.specific_words(question)):
+            return True
+        if _YES_NO_RE.search(question):
+            # 还能用私人邮箱吗 asks whether; the contact paragraph answers it only when no other
+            # passage is the search's firm choice (私人邮箱 is 第21条's rule).
+            hits = retriever.search(question, top_k=1)
+            return bool(hits) and hits[0].chunk.anchor != "contact" and hits[0].score >= FIRM_SEARCH_SCORE
+        return False
 
     def names_a_subject(self, question: str) -> bool:
         """Whether the question names a subject that singles out a few passages (固定资产, 保密工作)
@@ -216,24 +289,29 @@ class Answerer:
 
     # ---- search answers ---------------------------------------------------------------------
 
-    def search_answer(self, question: str, context: dict) -> Answer:
+    def search_answer(self, question: str, reading: Reading | None = None) -> Answer:
+        """A question read on its own: search the notices, let the scope policy decide."""
         retriever = self.retriever
         result = retriever.search_full(question, top_k=5)
         abstain, features = self.policy.decide(result, retriever)
-        followed = None
-        quote_basis = result  # sentences are chosen by the question itself, even in a follow-up
-        if context.get("last_item") and _is_follow_up(question, features):
-            followed = self._follow_up(question, context)
-            if followed is not None:
-                result, abstain = followed, False
-        elif not abstain and not has_chinese(question):
+        decided_by = _decided_by(features, abstain)
+        if not abstain and not has_chinese(question):
             # No Chinese at all (markup, codes, English): the notice cannot be what answers it.
-            abstain = True
+            abstain, decided_by = True, "没有中文，通报无从回答"
+        turn = {"follow_up": False, "searched": result.query.text, "abstain": abstain, "decided_by": decided_by}
+        if reading is not None and reading.follow_up:
+            # Read as a follow-up, but what it adds is nowhere near the last subject: on its own.
+            turn["reading"] = reading.to_dict()
+            turn["note"] = "像追问，但所问内容不在上一话题之内，按独立问题处理"
+        return self._compose(question, result, result, abstain, features, turn)
+
+    def _compose(self, question: str, result: SearchResult, quote_basis: SearchResult, abstain: bool,
+                 features: dict, turn: dict) -> Answer:
         debug = {"features": features, "hits": [_hit_debug(h, self.retriever, result) for h in result.hits],
-                 "follow_up": followed is not None}
+                 "follow_up": turn.get("follow_up", False), "turn": turn}
         if abstain:
             return self.abstention(question, result, debug)
-        numeric = bool(_NUMERIC_RE.search(result.query.normalized))
+        numeric = bool(_NUMERIC_RE.search(quote_basis.query.normalized))
         citations = []
         top = result.hits[0]
         for rank, hit in enumerate(result.hits[: self.max_citations]):
@@ -249,29 +327,162 @@ class Answerer:
         return Answer(question, text, False, citations, self.related_suggestions(top.chunk.anchor),
                       kind="search", debug=debug)
 
-    def _follow_up(self, question: str, context: dict) -> SearchResult | None:
-        """Search a short follow-up ("连南那边呢？") among the items of the topic last talked about.
+    # ---- follow-ups -------------------------------------------------------------------------
 
-        The question alone is ranked, restricted to that topic's items: "那经费怎么用的？" after
-        第23条 moves on to 第24条 (使用工会经费), while "连南那边呢？" after 第16条 stays there,
-        the last item winning ties. A follow-up refines the subject; it does not change it.
-        """
-        notice, _ = self.primary()
-        last = notice.find(context.get("last_item") or "")
-        if last is None:
+    def _answer_follow_up(self, question: str, reading: Reading, context: Context) -> Answer | None:
+        """A turn about the last subject, or ``None`` when it is to be read on its own after all."""
+        notice = self.library.notices.get(context.doc or "") or self.primary()[0]
+        last = notice.find(context.anchor or "")
+        rows = self._passage_rows(notice.doc, context.anchor or "")
+        if last is None or not rows:
             return None
-        group = next((t for t in notice.topics() if last in t.children), None)
-        allowed = {c.anchor for c in group.children} if group else {last.anchor}
-        result = self.retriever.search_full(question, top_k=len(self.retriever.chunks))
-        hits = [h for h in result.hits if h.chunk.anchor.split("-p")[0] in allowed]
+        label = _node_label(last)
+        turn = {"follow_up": True, "reading": reading.to_dict(), "of": {"question": context.question,
+                                                                         "anchor": last.anchor, "label": label}}
+        if reading.kind == "more":
+            return self._more_of(question, notice, last, rows, context, turn)
+        if reading.kind == "ask":
+            return self._ask_of(question, notice, last, rows, context, turn)
+        if reading.kind == "place":
+            return self._in_place(question, notice, last, rows, reading.places, context, turn)
+        return self._refine(question, notice, last, reading, context, turn)
+
+    def _passage_rows(self, doc: str, anchor: str) -> list[int]:
+        """The sentence rows of a passage (every piece of a split item), in notice order."""
+        retriever = self.retriever
+        rows = [row for chunk in retriever.chunks if chunk.doc == doc and _base_anchor(chunk) == anchor
+                for row in retriever.rows_by_chunk.get(chunk.id, [])]
+        return sorted(rows, key=lambda r: retriever.sentence_rows[r][1])
+
+    def _rows_citation(self, notice, node: Node, rows: list[int], score: float = 1.0) -> Citation:
+        spans = [tuple(self.retriever.sentence_rows[r][1:]) for r in rows]
+        quote = _join_quotes(notice.text, spans)
+        return Citation(doc=notice.doc, number=node.number if node.kind == "item" else "", heading=node.heading,
+                        path=node.path, anchor=node.anchor, passage=notice.text[node.start:node.end].strip(),
+                        quote=quote, score=score, title=_node_title(node), quote_spans=spans)
+
+    def _more_of(self, question, notice, last: Node, rows: list[int], context: Context, turn: dict) -> Answer:
+        """还有呢 / 具体说说: the passage's sentences not quoted yet, or the whole passage."""
+        quoted = [tuple(q) for q in context.quoted]
+        fresh = [r for r in rows if not any(s < qe and qs < e for qs, qe in quoted
+                                            for s, e in [self.retriever.sentence_rows[r][1:]])]
+        label = _node_label(last)
+        turn.update(searched=f"（不检索）{label}中尚未引用的句子", abstain=False, decided_by="追问上一条的更多内容")
+        if fresh:
+            citation = self._rows_citation(notice, last, fresh[: self.max_sentences])
+            text = f"通报{label}还写道：{citation.quote}"
+        else:
+            citation = self._rows_citation(notice, last, rows)
+            text = f"通报{label}的内容已经全部列出，全文如下：{citation.quote}"
+        return Answer(question, text, False, [citation], self.related_suggestions(last.anchor), kind="search",
+                      debug={"follow_up": True, "turn": turn})
+
+    def _place_variants(self, place: str) -> list[str]:
+        """连南 → 连南, 连南瑶族自治县, 连南县: the ways the notices write one place."""
+        core = re.sub(r"(市|县|区|镇|乡|村)$", "", place) or place
+        found = [place, core] + [a for a in self.retriever.area if a.startswith(core)]
+        return list(dict.fromkeys(v for v in found if len(v) >= 2))
+
+    def _in_place(self, question, notice, last: Node, rows: list[int], places: list[str], context: Context,
+                  turn: dict) -> Answer:
+        """那连南呢？: the last passage's sentences about that place, or a plain "it does not say"."""
+        retriever = self.retriever
+        place = places[0]
+        variants = self._place_variants(place)
+        # Only the passage talked about: another passage naming the place is about something else
+        # (第5条 names 连州 and 连山 for its villages, not for 第4条's toilets).
+        about = [r for r in rows if any(v in retriever.sentence_text(r) for v in variants)]
+        ask = main_clause(normalize(question))
+        if not _ASK_RE.search(ask) and context.question:
+            ask = main_clause(normalize(context.question))  # 那连南呢 after 建了多少座 asks how many there
+        label = _node_label(last)
+        turn.update(searched=f"（不检索）{label}中提到{place}的句子", ask=ask)
+        if about and not type_unmet(ask, "。".join(retriever.sentence_text(r) for r in about), tuple(variants),
+                                    retriever.area):
+            turn.update(abstain=False, decided_by=f"{label}写到了{place}")
+            citation = self._rows_citation(notice, last, about[: self.max_sentences])
+            text = f"根据通报{label}，关于{place}：{citation.quote}"
+            return Answer(question, text, False, [citation], self.related_suggestions(last.anchor), kind="search",
+                          debug={"follow_up": True, "turn": turn})
+        turn.update(abstain=True, decided_by=f"{label}没有写到{place}" if not about else f"{label}没有说明{place}的这一点")
+        return self.not_covered(question, notice, last, rows, f"{place}的相关情况", turn, place)
+
+    def _ask_of(self, question, notice, last: Node, rows: list[int], context: Context, turn: dict) -> Answer:
+        """都在哪几个地方 / 测了多少人呢: the turn's ask, of the last passage. Its sentences are ranked
+        by the last question and the turn together; the kind of fact asked must be there."""
+        retriever = self.retriever
+        searched = f"{context.question or last.heading} {question}"
+        result = retriever.search_full(searched, top_k=1)
+        ask = main_clause(normalize(question))
+        subject = tuple(w for w in retriever.specific_words(context.question or last.heading))
+        passage = "。".join(retriever.sentence_text(r) for r in rows)
+        label = _node_label(last)
+        turn.update(searched=searched, within=[last.anchor], ask=ask)
+        if type_unmet(ask, passage, subject, retriever.area) or not has_chinese(question):
+            turn.update(abstain=True, decided_by=f"{label}没有写到所问的这类内容")
+            return self.not_covered(question, notice, last, rows, "这一点", turn)
+        ranked = sorted(rows, key=lambda r: -float(result.sentence_sims[r]))
+        chosen = sorted(ranked[: self.max_sentences], key=lambda r: retriever.sentence_rows[r][1])
+        turn.update(abstain=False, decided_by=f"追问{label}")
+        citation = self._rows_citation(notice, last, chosen)
+        text = f"根据通报{label}：{citation.quote}"
+        return Answer(question, text, False, [citation], self.related_suggestions(last.anchor), kind="search",
+                      debug={"follow_up": True, "turn": turn})
+
+    def not_covered(self, question: str, notice, node: Node, rows: list[int], what: str, turn: dict,
+                    place: str = "") -> Answer:
+        """The passage talked about does not say ``what`` was asked (连南的相关情况, 这一点): say so,
+        show what it does say (as what it says, never as the answer) and give the contact."""
+        summary = next((self.retriever.sentence_text(r) for r in rows if len(self.retriever.sentence_text(r)) >= 14),
+                       self.retriever.sentence_text(rows[0]))
+        label = _node_label(node)
+        text = (f"通报{label}没有{'单独' if place else ''}说明{what}，我无法据此回答。这一条写的是：{summary.strip()}"
+                f"如需了解{place or '更多'}的具体情况，欢迎联系：{self.contact_line()}。")
+        return Answer(question, text, True, [], self.related_suggestions(node.anchor), kind="not_covered",
+                      debug={"follow_up": True, "turn": turn})
+
+    def _group(self, notice, node: Node) -> set[str]:
+        """The anchors of ``node`` and its siblings (the items of its topic, the points of part 一)."""
+        parent = next((n for n in notice.walk() if node in n.children), None)
+        siblings = [c for c in parent.children if c.kind == node.kind] if parent and node.kind != "contact" else [node]
+        return {c.anchor for c in siblings} | {node.anchor}
+
+    def _refine(self, question, notice, last: Node, reading: Reading, context: Context, turn: dict) -> Answer | None:
+        """那经费怎么用的？: rank the turn among the last topic's passages (the last one winning ties).
+        A turn that adds words the notices never use, or a subject of another topic, is read on
+        its own (``None``): 那天气呢 is declined as 天气 would be."""
+        retriever = self.retriever
+        unknown = [w for w in reading.adds if not knows(w, retriever.vocabulary_text, retriever.synonyms)]
+        group = self._group(notice, last)
+        group_chunks = [c for c in retriever.chunks if c.doc == notice.doc and _base_anchor(c) in group]
+        group_text = " ".join(retriever.passage_words(c) for c in group_chunks)
+        elsewhere = [w for w in retriever.specific_words(" ".join(reading.adds)) if w not in group_text]
+        if unknown or elsewhere:
+            return None
+        result = retriever.search_full(question, top_k=len(retriever.chunks))
+        hits = [h for h in result.hits if h.chunk.doc == notice.doc and _base_anchor(h.chunk) in group]
         if not hits:
             return None
-        # The last item keeps the floor unless another is clearly better (fused score over 15 %
-        # higher): "连南那边呢？" after 应急广播 stays there though 连南 also builds a sports centre.
+        # "连南那边呢？" after 应急广播 stays there though 连南 also builds a sports centre.
         best = hits[0].score
-        hits.sort(key=lambda h: -(h.score + (FOLLOW_UP_MARGIN * best if h.chunk.anchor.split("-p")[0] == last.anchor else 0)))
+        hits.sort(key=lambda h: -(h.score + (FOLLOW_UP_MARGIN * best if _base_anchor(h.chunk) == last.anchor else 0)))
         result.hits = hits[:5]
-        return result
+        top = result.hits[0]
+        if reading.places:
+            variants = [v for p in reading.places for v in self._place_variants(p)]
+            if not any(v in top.chunk.text for v in variants):
+                node = notice.find(_base_anchor(top.chunk)) or last
+                turn.update(searched=question, abstain=True, decided_by=f"{_node_label(node)}没有写到{reading.places[0]}")
+                return self.not_covered(question, notice, node, self._passage_rows(notice.doc, node.anchor),
+                                        f"{reading.places[0]}的相关情况", turn, reading.places[0])
+        # In a follow-up the learnt model (trained on whole questions) does not apply to a
+        # fragment; the decisive signals do: 那怎么报名呢 is a personal service, 那公安局呢 another
+        # office, 那有多少钱呢 a sum the passage must state.
+        _, features = self.policy.decide(result, retriever)
+        abstain = bool(features.get("decisive"))
+        turn.update(searched=question, within=sorted(group), abstain=abstain,
+                    decided_by=("决定性信号：" + "、".join(features["decisive"])) if abstain else "在上一话题的条目中找到")
+        return self._compose(question, result, result, abstain, features, turn)
 
     def _also_answers(self, hit, top, basis: SearchResult) -> bool:
         # A second passage is cited only when it is nearly as good on both views, judged on the
@@ -340,10 +551,8 @@ class Answerer:
     def abstention(self, question: str, result: SearchResult | None = None, debug: dict | None = None) -> Answer:
         """The plain "the notice does not cover this" reply, with contact details and suggestions."""
         _, meta = self.primary()
-        text = (
-            f"抱歉，{meta.full_title}中没有涉及您问的内容，我无法据此回答。"
-            f"如有意见建议，欢迎联系：{self.contact_line()}。您也可以试试下面的问题。"
-        )
+        # The wording is the Rasa project's (domain.yml's utter_out_of_scope), the facts the notice's.
+        text = render(load_domain(), UTTER_OUT_OF_SCOPE, {"title": meta.full_title, "contact": self.contact_line()})
         suggestions = self.default_suggestions()
         if result is not None:
             near = [h.chunk for h in result.hits if h.chunk.kind == "item"][:2]
@@ -380,12 +589,28 @@ class Answerer:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _is_follow_up(question: str, features: dict) -> bool:
-    """A short question that names no subject of its own: "连南那边呢？", "那经费怎么用的？"."""
-    q = normalize(question)
-    short = len(q) <= 14
-    cue = bool(re.search(r"(呢[？?]?$|那边|那里|这个|那个|^那|^还有|另外|其他的?|这方面|怎么用的|怎么样了)", q))
-    return short and (cue or features.get("coverage", 1) < 0.5)
+_ASK_RE = re.compile(r"[几多哪啥咋谁]|什么|怎么|如何|有没有|是不是|吗")
+
+
+def _mentions_any(sentence: str, subject: list[str]) -> bool:
+    return any(w in sentence or any(w[i:i + 2] in sentence for i in range(len(w) - 1)) for w in subject)
+
+
+def _node_title(node: Node) -> str:
+    return f"第{node.number}条 {node.heading}" if node.kind == "item" else node.heading
+
+
+def _node_label(node: Node) -> str:
+    return f"第{node.number}条“{node.heading}”" if node.kind == "item" else f"“{node.heading}”部分"
+
+
+def _decided_by(features: dict, abstain: bool) -> str:
+    """The scope decision in words, for staff."""
+    decisive = features.get("decisive") or []
+    if decisive:
+        return "决定性信号：" + "、".join(decisive)
+    p = features.get("p_out_of_scope")
+    return f"学习模型：超出范围的概率 {p}" + ("，不回答" if abstain else "，回答")
 
 
 def _body(notice, item: Node) -> str:

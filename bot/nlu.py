@@ -25,8 +25,15 @@ from index.text import normalize
 BOT_DIR = Path(__file__).resolve().parent
 NLU_FILE = BOT_DIR / "data" / "nlu.yml"
 # Intents whose reply is not a search of the notice: an unsure guess of one of these would hide a
-# content question ("局党组采取什么办法严格落实整改？" looks like "整改了哪些方面").
-_HIDES_CONTENT = {C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT, C.INTENT_HELP}
+# content question ("局党组采取什么办法严格落实整改？" looks like "整改了哪些方面"; "回头核查" is not
+# "回头见").
+_HIDES_CONTENT = {C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT, C.INTENT_HELP, *C.SMALL_TALK_INTENTS,
+                  C.INTENT_COMPLAIN, C.INTENT_REQUEST_HUMAN, C.INTENT_NOT_UNDERSTOOD}
+# Unmistakable requests for the contact paragraph (a keyword intent, as Rasa's RegexFeaturizer
+# would learn it); anything vaguer ("私人邮箱") is left to the examples.
+_CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
+                         r"怎么反映|如何反映|向谁反映|公开期限|公示期)")
+_CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 _ENTITY_RE = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 
 
@@ -86,11 +93,15 @@ class IntentClassifier:
         retriever's cached one, so a turn embeds its question once).
     :param fallback_threshold: below this best similarity the intent is ``nlu_fallback``
         (Rasa's FallbackClassifier), which the rules send to the notice search.
+    :param names_subject: text → whether it names something a few passages are about (the
+        retriever's ``specific_words``). An unsure guess of a reply that is not a search stands
+        when the turn names no such subject (我不知道怎么用你, 你们就知道发文件): there is nothing in
+        the notices to search for.
     """
 
     def __init__(self, embedder, nlu_file: Path | None = None, cache_dir: Path | None = None,
                  k: int = 10, temperature: float = 0.01, fallback_threshold: float = 0.83,
-                 ambiguity_threshold: float = 0.8, embed_query=None) -> None:
+                 ambiguity_threshold: float = 0.8, embed_query=None, names_subject=None) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if temperature <= 0:
@@ -106,6 +117,7 @@ class IntentClassifier:
         self.temperature = temperature
         self.ambiguity_threshold = ambiguity_threshold
         self._embed_query = embed_query
+        self._names_subject = names_subject
         self.fallback_threshold = fallback_threshold
         self._lock = threading.Lock()
         self.examples: list[Example] = []
@@ -154,6 +166,14 @@ class IntentClassifier:
         """
         self.warm_up()
         entities = []
+        if not text.strip():
+            return {"text": text, "intent": {"name": C.INTENT_HELP, "confidence": 1.0}, "entities": [],
+                    "intent_ranking": []}
+        if not _CJK_RE.search(text) and not self.knows(text):
+            # Emoji, punctuation, digits, stray Latin: nearest examples would be a guess ("😀" came
+            # out as thank). The notice search declines such input plainly, with the contact.
+            return {"text": text, "intent": {"name": C.INTENT_NLU_FALLBACK, "confidence": 0.0}, "entities": [],
+                    "intent_ranking": []}
         number = parse_item_number(text)
         if number is not None:
             entities.append({"entity": C.ENTITY_ITEM_NUMBER, "value": str(number)})
@@ -179,6 +199,11 @@ class IntentClassifier:
         intent = dict(ranking[0])
         unsure = intent["name"] in _HIDES_CONTENT and intent["confidence"] < self.ambiguity_threshold
         if best_sim < self.fallback_threshold or unsure:
-            intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
+            keep = (intent["name"] in _HIDES_CONTENT and intent["name"] not in (C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT)
+                    and self._names_subject is not None and not self._names_subject(text))
+            if not keep:
+                intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
+        if intent["name"] != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(normalize(text)):
+            intent = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}
         return {"text": text, "intent": intent, "entities": entities, "intent_ranking": ranking,
                 "nearest": {"text": self.examples[top[0]].text, "similarity": round(best_sim, 4)}}

@@ -36,8 +36,10 @@ def build_bot(config: dict | None = None) -> Bot:
 
     :param config: optional keys ``EMBEDDING_MODEL``, ``LIBRARY_DIR``, ``INDEX_DIR``,
         ``SESSION_TTL`` (seconds), ``MAX_SESSIONS``, ``PROGRESS``, ``BOT_BACKEND`` (``embedded``,
-        the default, or ``rasa`` to relay to ``RASA_URL``'s REST channel); unset keys fall back to
-        the environment, then to defaults.
+        the default, or ``rasa`` to relay to ``RASA_URL``'s REST channel), ``ENDPOINTS`` (an
+        ``endpoints.yml`` whose ``tracker_store`` says where conversations live; none: in
+        memory) and ``REDIS_URL`` (Redis, when the endpoints name no store); unset keys fall
+        back to the environment, then to defaults.
     :returns: a :class:`Bot`; call ``warm_up()`` before serving.
     """
     config = dict(config or {})
@@ -62,7 +64,8 @@ def build_bot(config: dict | None = None) -> Bot:
     from bot.nlu import IntentClassifier
     from bot.scope import ScopePolicy
 
-    classifier = IntentClassifier(embedder, cache_dir=retriever.build_dir, embed_query=retriever.query_vector)
+    classifier = IntentClassifier(embedder, cache_dir=retriever.build_dir, embed_query=retriever.query_vector,
+                                  names_subject=lambda text: bool(retriever.specific_words(text)))
     answerer = Answerer(retriever, policy=ScopePolicy(classifier))
     backend = (setting("BOT_BACKEND", "embedded") or "embedded").lower()
     if backend == "rasa":
@@ -71,12 +74,11 @@ def build_bot(config: dict | None = None) -> Bot:
         dialogue = RemoteRasaDialogue(setting("RASA_URL", "http://localhost:5005"),
                                       timeout=float(setting("RASA_TIMEOUT", 30)))
     elif backend == "embedded":
-        dialogue = Dialogue(
-            answerer,
-            classifier=classifier,
-            ttl_seconds=float(setting("SESSION_TTL", 1800)),
-            max_senders=int(setting("MAX_SESSIONS", 10000)),
-        )
+        from bot.trackers import read_endpoints, tracker_store
+
+        store = tracker_store(read_endpoints(setting("ENDPOINTS")), ttl=float(setting("SESSION_TTL", 1800)),
+                              max_senders=int(setting("MAX_SESSIONS", 10000)), redis_url=setting("REDIS_URL"))
+        dialogue = Dialogue(answerer, classifier=classifier, store=store)
     else:
         raise ValueError(f"BOT_BACKEND must be 'embedded' or 'rasa', got {backend!r}")
     return Bot(embedder, retriever, answerer, dialogue)

@@ -69,7 +69,9 @@ _SERVICE_RE = re.compile(
     r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|要不要钱|要钱|免费|优惠|打折|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
     r"要带什么|(?:什么|哪些|需要|要带|准备)\S{0,3}材料|手续|几点|营业时间|开门|关门|鉴定|推荐|怎么交|"
     r"怎么办(?![呢呀啊吧嘛哇的了啦才好])(?=[\u4e00-\u9fff])|怎么考|报考|考试|怎么退|退钱|"
-    r"怎么去|怎么走|坐车|乘车|坐几路|门票|换证|办证|补证)"
+    r"怎么去|怎么走|坐车|乘车|坐几路|门票|换证|办证|补证|"
+    # the asker's own case: where the nearest one is, who comes to mend it, how to join
+    r"附近|离我最近|找谁(?:修|办|处理|解决)|派人|上门|帮我(?!们)|(?:怎么|如何|能不能|可以)(?:加入|参加|参与))"
 )
 
 
@@ -330,7 +332,7 @@ def _abbreviates(name: str, text: str) -> bool:
     return any(need <= set(text[max(0, m.start() - 11):m.start()]) for m in re.finditer(re.escape(name[-1]), text))
 
 
-def _knows(word: str, vocabulary_text: str, synonyms: dict) -> bool:
+def knows(word: str, vocabulary_text: str, synonyms: dict) -> bool:
     """Whether the knowledge base knows ``word``, or the word jieba glued a character onto (汤塘评
     in 汤塘评了啥 is 汤塘 and 评)."""
     if word in vocabulary_text or word in synonyms:
@@ -458,7 +460,7 @@ class ScopePolicy:
         vocabulary_text, synonyms = retriever.vocabulary_text, retriever.synonyms
         question = result.query.text
         ws = [w for w in words(question) if len(w) >= 2]
-        known = [w for w in ws if _knows(w, vocabulary_text, synonyms)]
+        known = [w for w in ws if knows(w, vocabulary_text, synonyms)]
         foreign = foreign_names(question, vocabulary_text, synonyms, retriever.issuers)
         top = result.hits[0]
         ask = main_clause(result.query.normalized)  # service, type and name cues read the ask itself

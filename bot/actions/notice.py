@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot import constants as C
 from bot.answer import Answer, Answerer, parse_item_number
+from bot.turns import Context
 
 _default: Answerer | None = None
 _default_lock = threading.Lock()
@@ -38,7 +39,7 @@ def _default_answerer() -> Answerer:
         return _default
 
 
-def citations_payload(answer: Answer) -> dict:
+def citations_payload(answer: Answer, debug: bool = False) -> dict:
     """The ``custom`` payload: citations (JSON contract), abstention, suggestions."""
     citations = []
     for c in answer.citations[:3]:
@@ -46,12 +47,32 @@ def citations_payload(answer: Answer) -> dict:
         # Where the quoted sentences stand in the notice text, so a page can highlight them.
         data["spans"] = [list(s) for s in c.quote_spans]
         citations.append(data)
-    return {
+    payload = {
         "citations": citations,
         "abstained": answer.abstained,
         "suggestions": answer.suggestions,
         "kind": answer.kind,
     }
+    if debug:
+        payload["debug"] = answer.debug
+    return payload
+
+
+def context_from(tracker: Tracker) -> Context:
+    """The follow-up context the tracker's slots hold."""
+    quoted = []
+    for span in tracker.get_slot(C.SLOT_LAST_QUOTED) or []:
+        try:
+            start, end = (int(x) for x in str(span).split("-", 1))
+        except ValueError:
+            continue
+        quoted.append((start, end))
+    return Context(question=tracker.get_slot(C.SLOT_LAST_QUESTION), doc=tracker.get_slot(C.SLOT_LAST_DOC),
+                   anchor=tracker.get_slot(C.SLOT_LAST_ANCHOR), quoted=quoted)
+
+
+def _wants_debug(tracker: Tracker) -> bool:
+    return bool(((tracker.latest_message or {}).get("metadata") or {}).get("debug"))
 
 
 class NoticeAction(Action, abc.ABC):
@@ -74,19 +95,37 @@ class NoticeAction(Action, abc.ABC):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
         answer = self.answer(tracker)
-        dispatcher.utter_message(text=answer.text, json_message=citations_payload(answer))
+        payload = citations_payload(answer, _wants_debug(tracker))
+        if answer.kind == "abstain":
+            # Rasa fills utter_out_of_scope with the notice's title and contact; the text is the same.
+            _, meta = self.answerer.primary()
+            dispatcher.utter_message(response=C.UTTER_OUT_OF_SCOPE, json_message=payload, text=answer.text,
+                                     title=meta.full_title, contact=self.answerer.contact_line())
+        else:
+            dispatcher.utter_message(text=answer.text, json_message=payload)
         return self.slot_events(tracker, answer)
 
     def slot_events(self, tracker: Tracker, answer: Answer) -> list[dict]:
-        events = [SlotSet(C.SLOT_LAST_QUESTION, answer.question or None)]
-        if answer.citations and not answer.abstained:
-            anchor = answer.citations[0].anchor
-            if anchor.startswith("item-"):
-                notice, _ = self.answerer.primary()
-                item = notice.find(anchor)
-                topic = next((t for t in notice.topics() if item in t.children), None)
-                events.append(SlotSet(C.SLOT_LAST_ITEM, anchor))
-                events.append(SlotSet(C.SLOT_LAST_TOPIC, topic.anchor if topic else None))
+        """What the turn leaves for the next: its outcome (``cited``/``declined``) and, when it
+        answered from a passage, that passage as the context of a follow-up."""
+        answered = bool(answer.citations) and not answer.abstained
+        first = answer.citations[0] if answered else None
+        events = [SlotSet(C.SLOT_LAST_QUESTION, answer.question or None),
+                  SlotSet(C.SLOT_CITED, first.anchor if first else None),
+                  SlotSet(C.SLOT_DECLINED, bool(answer.abstained))]
+        if first is None:
+            return events
+        events += [SlotSet(C.SLOT_LAST_ANCHOR, first.anchor), SlotSet(C.SLOT_LAST_DOC, first.doc)]
+        # 还有呢 continues from what was shown: the spans quoted from this passage so far.
+        earlier = tracker.get_slot(C.SLOT_LAST_QUOTED) or [] if first.anchor == tracker.get_slot(C.SLOT_LAST_ANCHOR) else []
+        spans = list(dict.fromkeys([*earlier, *(f"{s}-{e}" for s, e in first.quote_spans)]))[-C.MAX_QUOTED_SPANS:]
+        events.append(SlotSet(C.SLOT_LAST_QUOTED, spans))
+        if first.anchor.startswith("item-"):
+            notice = self.answerer.library.notices.get(first.doc) or self.answerer.primary()[0]
+            item = notice.find(first.anchor)
+            topic = next((t for t in notice.topics() if item in t.children), None)
+            events.append(SlotSet(C.SLOT_LAST_ITEM, first.anchor))
+            events.append(SlotSet(C.SLOT_LAST_TOPIC, topic.anchor if topic else None))
         return events
 
 
@@ -95,24 +134,24 @@ def _text(tracker: Tracker) -> str:
 
 
 class ActionAnswerFromNotice(NoticeAction):
-    """Answer a content question from the notice (with follow-ups against the last item)."""
+    """Answer a question from the notice, reading a follow-up against the last passage; decline
+    (with the notice's contact) what the notice does not answer."""
 
     def name(self) -> str:
         return C.ACTION_ANSWER_FROM_NOTICE
 
     def answer(self, tracker: Tracker) -> Answer:
-        context = {"last_item": tracker.get_slot(C.SLOT_LAST_ITEM), "last_topic": tracker.get_slot(C.SLOT_LAST_TOPIC)}
-        return self.answerer.answer(_text(tracker), context)
+        return self.answerer.answer(_text(tracker), context_from(tracker))
 
 
 class ActionOverview(NoticeAction):
-    """List the topics the notice reports on."""
+    """List the topics the notice reports on (a question naming a subject is answered instead)."""
 
     def name(self) -> str:
         return C.ACTION_OVERVIEW
 
     def answer(self, tracker: Tracker) -> Answer:
-        return self.answerer.overview(_text(tracker))
+        return self.answerer.overview_or_answer(_text(tracker), context_from(tracker))
 
 
 class ActionItemByNumber(NoticeAction):
@@ -126,15 +165,55 @@ class ActionItemByNumber(NoticeAction):
         raw = next(tracker.get_latest_entity_values(C.ENTITY_ITEM_NUMBER), None) or tracker.get_slot(C.SLOT_ITEM_NUMBER)
         number = parse_item_number(f"第{raw}条") if raw else parse_item_number(text)
         if number is None:
-            return self.answerer.answer(text)
+            return self.answerer.answer(text, context_from(tracker))
         return self.answerer.item_answer(number, text)
 
 
 class ActionContact(NoticeAction):
-    """How to give comments: the notice's closing paragraph."""
+    """How to give comments: the notice's closing paragraph (another office's phone, or a rule
+    about e-mail, is answered from the passage that speaks of it instead)."""
 
     def name(self) -> str:
         return C.ACTION_CONTACT
 
     def answer(self, tracker: Tracker) -> Answer:
-        return self.answerer.contact_answer(_text(tracker))
+        return self.answerer.contact_or_answer(_text(tracker), context_from(tracker))
+
+
+class ChannelsAction(Action, abc.ABC):
+    """Utter a ``domain.yml`` response filled with the notice's own supervision channels (phone,
+    postal address, e-mail, as the notice states them). Nothing is quoted as an answer."""
+
+    response: str = ""
+
+    def __init__(self, answerer: Answerer | None = None) -> None:
+        self._answerer = answerer
+
+    @property
+    def answerer(self) -> Answerer:
+        return self._answerer or _default_answerer()
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        fields = self.answerer.channels(tracker.get_slot(C.SLOT_LAST_DOC))
+        custom = {"citations": [], "abstained": False, "kind": "channels",
+                  "suggestions": self.answerer.default_suggestions()}
+        dispatcher.utter_message(response=self.response, json_message=custom, **fields)
+        return [SlotSet(C.SLOT_CITED, None), SlotSet(C.SLOT_DECLINED, False)]
+
+
+class ActionComplaint(ChannelsAction):
+    """Criticism or a complaint: acknowledge it and give the notice's supervision channels."""
+
+    response = C.UTTER_COMPLAINT
+
+    def name(self) -> str:
+        return C.ACTION_COMPLAINT
+
+
+class ActionHumanHandoff(ChannelsAction):
+    """A request for a person: say honestly that this is an automatic assistant, give the channels."""
+
+    response = C.UTTER_HUMAN_HANDOFF
+
+    def name(self) -> str:
+        return C.ACTION_HUMAN_HANDOFF

@@ -1,0 +1,150 @@
+"""Reading a turn in its conversation: is it about the last subject, and if so, how.
+
+A follow-up is a turn that only makes sense with the one before it. Chinese marks it by grammar,
+not by length: an ellipsis (那…呢, 还有呢, 后来呢, 具体说说), a pointer back (那边, 这方面), or a turn
+that names only a place the last subject applies to (连南呢, 英德的情况). Everything else is read on
+its own, however short: 明天天气怎么样 after a topic is the same question it is at the start.
+
+The cue words below are the language's, not any notice's; what a turn names (places, subjects) is
+looked up in the notices themselves (the issuer's area, the index's vocabulary).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from index.text import PLACE_SUFFIX_RE, names, normalize, words
+
+# 那连南呢, 还有呢, 经费呢: a sentence-final 呢 (or its dialect forms) after a bare noun phrase.
+_ELLIPTIC_END_RE = re.compile(r"(?:呢|嘞|咧|捏)[\s？?！!。~～…]*$")
+# 那…, 那么…, 至于…, 要是换成…: a turn opening on the last one.
+_BACK_START_RE = re.compile(r"^(?:那么?|那如果|如果是|要是|换成|至于|换到)")
+# More on the same subject: 还有呢, 然后呢, 后来呢, 具体点, 详细说说, 接着说.
+_MORE_START_RE = re.compile(r"^(?:还有|另外|其他|其它|别的|然后|后来|之后|接下来|再|继续|接着|具体|详细|展开|多)")
+# Pointers back to the last subject: 那边, 这方面, 这一块, 这件事.
+_POINTER_RE = re.compile(r"那边|那里|这边|这里|这方面|那方面|这一块|那一块|这块|这件事|那件事|此事|其中")
+# Words that carry the ellipsis or the ask, never a subject of their own (beyond index.text's
+# stop words): what is left of a turn without them is what it adds to the last subject.
+_FILLER = frozenset(
+    """
+    还有 另外 其他 其它 别的 然后 后来 之后 接下来 再 继续 接着 具体 详细 展开 说说 讲讲 聊聊 介绍 介绍一下
+    多说 再说 补充 那边 这边 那里 这里 这方面 那方面 一块 这块 这件 那件 此事 其中 的话 如果 要是 换成 至于
+    怎么样了 咋样了 怎么样 咋样 咋回事 情况 进度 进展 如何 怎样 状况 呢 吗 吧 啊 呀 嘞 咧 捏 哈 么 啦 喽 哦
+    多点 点 些 更 还 也 又 都 一下 知道 了解 想 看看 内容 部分 地方 那么 那个 这个 那些 这些 方面 呗 事 事儿
+    """.split()
+)
+# A word that opens on an ask (哪来, 多少钱, 几座) asks; it adds no subject.
+_ASK_RE = re.compile(r"[几多哪啥咋]|什么|怎么|如何|有没有|是不是|为什么|为啥")
+
+
+@dataclass
+class Context:
+    """What the conversation so far offers a follow-up (from the tracker's slots).
+
+    :param question: the last question answered from a notice.
+    :param doc: the notice of the passage that answered it.
+    :param anchor: that passage (an item, a point of part 一, the preamble…).
+    :param quoted: the notice-text spans already quoted from it.
+    """
+
+    question: str | None = None
+    doc: str | None = None
+    anchor: str | None = None
+    quoted: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.anchor)
+
+
+@dataclass
+class Reading:
+    """How the answerer reads one turn.
+
+    ``kind``: ``standalone`` (read on its own), ``more`` (more of the last passage: 还有呢),
+    ``ask`` (a new ask of the last subject, naming nothing else: 都在哪几个地方, 测了多少人呢),
+    ``place`` (the last subject, in a place: 那连南呢, 英德有没有镇入选) or ``refine`` (the last
+    subject, narrowed to what the turn adds: 那经费呢).
+    """
+
+    kind: str = "standalone"
+    places: list[str] = field(default_factory=list)
+    adds: list[str] = field(default_factory=list)
+    cue: str = ""
+
+    @property
+    def follow_up(self) -> bool:
+        return self.kind != "standalone"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "places": self.places, "adds": self.adds, "cue": self.cue}
+
+
+class TurnReader:
+    """Read turns against the notices the retriever holds.
+
+    :param retriever: the warmed-up :class:`index.search.Retriever` (its issuers' area and
+        vocabulary say which places the notices know).
+    """
+
+    def __init__(self, retriever) -> None:
+        self.retriever = retriever
+
+    def places(self, text: str) -> list[str]:
+        """The places ``text`` names: the issuers' own (连南, 英德市), then any other jieba tags
+        as a place (广州市, 汤塘镇), longest first so 连南县 is one place, not two."""
+        norm = normalize(text)
+        found: list[str] = []
+        for place in sorted(self.retriever.area, key=len, reverse=True):
+            if place in norm and not any(place in f for f in found):
+                found.append(place)
+        for name in names(norm):
+            if PLACE_SUFFIX_RE.search(name) and not any(name in f or f in name for f in found):
+                found.append(name)
+        return found
+
+    def read(self, text: str, context: Context | None) -> Reading:
+        """:returns: how to answer ``text`` given ``context`` (standalone when there is none)."""
+        if context is None or not context.usable:
+            return Reading()
+        norm = normalize(text).strip()
+        bare = re.sub(r"[\s，,。？?！!~～…、：:；;\"'“”]+", "", norm)
+        if not bare:
+            return Reading()
+        cue = ""
+        for pattern in (_ELLIPTIC_END_RE, _BACK_START_RE, _MORE_START_RE, _POINTER_RE):
+            match = pattern.search(bare)
+            if match:
+                cue = match.group().strip("？?！!。~～… ")
+                break
+        places = self.places(bare)
+        rest = bare
+        for place in places:
+            rest = rest.replace(place, " ")
+        adds = [w.rstrip("了过的着") for w in words(rest)]
+        adds = [w for w in adds if len(w) >= 2 and w not in _FILLER and not _ASK_RE.match(w)]
+        asks = bool(_ASK_RE.search(rest))
+        if not adds and places:
+            return Reading("place", places, [], cue)
+        if not cue:
+            if places and all(w in self._passage_text(context) for w in adds):
+                # 英德有没有镇入选 after 入选的特色镇: the last subject, in another place
+                return Reading("place", places, adds, "")
+            if not adds and asks:
+                return Reading("ask", [], [], "")
+            return Reading()
+        if not adds:
+            return Reading("ask" if asks else "more", [], [], cue)
+        return Reading("refine", places, adds, cue)
+
+    def _passage_text(self, context: Context) -> str:
+        """What the lexical rankers read of the passage last answered from."""
+        retriever = self.retriever
+        return " ".join(retriever.passage_words(c) for c in retriever.chunks
+                        if c.doc == context.doc and base_anchor(c) == context.anchor)
+
+
+def base_anchor(chunk) -> str:
+    """The passage a chunk belongs to: a split item's pieces (item-4-p2) are the item."""
+    return chunk.anchor.split("-p")[0] if chunk.kind == "item" else chunk.anchor
