@@ -176,7 +176,7 @@ class Answerer:
 
     # ---- entry point ------------------------------------------------------------------------
 
-    def answer(self, question: str, context: Context | None = None) -> Answer:
+    def answer(self, question: str, context: Context | dict | None = None) -> Answer:
         """Answer one turn of a conversation.
 
         :param question: what the citizen typed.
@@ -193,6 +193,9 @@ class Answerer:
         number = parse_item_number(question)
         if number is not None:
             return self.item_answer(number, question)
+        if isinstance(context, dict):  # the slots, as a Rasa tracker holds them
+            context = Context(question=context.get("last_question"), doc=context.get("last_doc"),
+                              anchor=context.get("last_anchor") or context.get("last_item"))
         reading = self.reader.read(question, context)
         if reading.follow_up:
             followed = self._answer_follow_up(question, reading, context)

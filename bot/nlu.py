@@ -199,7 +199,10 @@ class IntentClassifier:
         intent = dict(ranking[0])
         unsure = intent["name"] in _HIDES_CONTENT and intent["confidence"] < self.ambiguity_threshold
         if best_sim < self.fallback_threshold or unsure:
-            keep = (intent["name"] in _HIDES_CONTENT and intent["name"] not in (C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT)
+            # (An unsure complaint is searched: 整改完是不是就撒手不管啦 is sceptical, and the notice
+            # answers it.)
+            keep = (intent["name"] in _HIDES_CONTENT
+                    and intent["name"] not in (C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT, C.INTENT_COMPLAIN)
                     and self._names_subject is not None and not self._names_subject(text))
             if not keep:
                 intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}

@@ -113,11 +113,11 @@ def test_webhook_xss_question_is_answered_as_data(client):
 
 def test_webhook_restart_forgets_the_conversation(client, bot):
     post(client, {"sender": "t-restart", "message": "应急广播建设进展如何"})
-    assert "t-restart" in bot.dialogue._sessions
+    assert bot.dialogue.store._get("t-restart") is not None
     response = post(client, {"sender": "t-restart", "message": "/restart"})
     assert response.status_code == 200
     assert response.get_json() == []
-    assert "t-restart" not in bot.dialogue._sessions
+    assert bot.dialogue.store._get("t-restart") is None
 
 
 def test_rest_channel_status_route(client):

@@ -68,7 +68,7 @@ def context_from(tracker: Tracker) -> Context:
             continue
         quoted.append((start, end))
     return Context(question=tracker.get_slot(C.SLOT_LAST_QUESTION), doc=tracker.get_slot(C.SLOT_LAST_DOC),
-                   anchor=tracker.get_slot(C.SLOT_LAST_ANCHOR), quoted=quoted)
+                   anchor=tracker.get_slot(C.SLOT_LAST_ANCHOR) or tracker.get_slot(C.SLOT_LAST_ITEM), quoted=quoted)
 
 
 def _wants_debug(tracker: Tracker) -> bool:
@@ -192,6 +192,10 @@ class ChannelsAction(Action, abc.ABC):
     @property
     def answerer(self) -> Answerer:
         return self._answerer or _default_answerer()
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The action's name (abstract: the action server registers only concrete actions)."""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
         fields = self.answerer.channels(tracker.get_slot(C.SLOT_LAST_DOC))

@@ -7,7 +7,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import constants as C
-from bot.actions import ActionAnswerFromNotice, ActionContact, ActionItemByNumber, ActionOverview
+from bot.actions import (ActionAnswerFromNotice, ActionComplaint, ActionContact, ActionHumanHandoff, ActionItemByNumber,
+                         ActionOverview)
 
 pytestmark = pytest.mark.slow
 
@@ -40,11 +41,11 @@ def test_answer_action_utters_citations_and_sets_slots(answerer):
     assert custom["abstained"] is False
     assert custom["citations"][0]["anchor"] == "item-16"
     assert custom["citations"][0]["spans"], "quoted sentences carry their offsets for highlighting"
-    assert events == [
-        {"event": "slot", "timestamp": None, "name": C.SLOT_LAST_QUESTION, "value": "应急广播建设进展如何"},
-        {"event": "slot", "timestamp": None, "name": C.SLOT_LAST_ITEM, "value": "item-16"},
-        {"event": "slot", "timestamp": None, "name": C.SLOT_LAST_TOPIC, "value": "topic-4"},
-    ]
+    slots = {e["name"]: e["value"] for e in events}
+    spans = [f"{s}-{e}" for s, e in custom["citations"][0]["spans"]]
+    assert slots == {C.SLOT_LAST_QUESTION: "应急广播建设进展如何", C.SLOT_CITED: "item-16", C.SLOT_DECLINED: False,
+                     C.SLOT_LAST_ANCHOR: "item-16", C.SLOT_LAST_DOC: "qingyuan-wlj-xuncha-2025",
+                     C.SLOT_LAST_QUOTED: spans, C.SLOT_LAST_ITEM: "item-16", C.SLOT_LAST_TOPIC: "topic-4"}
 
 
 def test_answer_action_follows_up_from_the_slots(answerer):
@@ -58,7 +59,9 @@ def test_answer_action_abstains_and_keeps_no_item(answerer):
     messages, events = _run(ActionAnswerFromNotice(answerer), _tracker("身份证丢了怎么补办"))
     assert messages[0]["custom"]["abstained"] is True
     assert "0763-3375826" in messages[0]["text"]
-    assert [e["name"] for e in events] == [C.SLOT_LAST_QUESTION]
+    # the outcome is a decline, and the passage a follow-up is read against stays as it was
+    assert {e["name"]: e["value"] for e in events} == {C.SLOT_LAST_QUESTION: "身份证丢了怎么补办", C.SLOT_CITED: None,
+                                                       C.SLOT_DECLINED: True}
 
 
 def test_item_action_reads_the_entity(answerer):
@@ -83,5 +86,6 @@ def test_overview_and_contact_actions(answerer):
 
 
 def test_action_names_are_the_shared_constants(answerer):
-    names = {a(answerer).name() for a in (ActionAnswerFromNotice, ActionOverview, ActionItemByNumber, ActionContact)}
+    names = {a(answerer).name() for a in (ActionAnswerFromNotice, ActionOverview, ActionItemByNumber, ActionContact,
+                                          ActionComplaint, ActionHumanHandoff)}
     assert names == set(C.CUSTOM_ACTIONS)

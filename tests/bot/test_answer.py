@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from bot.turns import Context
+
 from bot.itemref import parse_item_number
 
 pytestmark = pytest.mark.slow
@@ -146,8 +148,8 @@ def test_related_questions_follow_an_answer(answerer):
     ],
 )
 def test_follow_ups_resolve_against_the_last_topic(answerer, first, follow_up, anchor, quote):
-    last = answerer.answer(first).citations[0].anchor
-    answer = answerer.answer(follow_up, {"last_item": last})
+    last = answerer.answer(first).citations[0]
+    answer = answerer.answer(follow_up, Context(question=first, doc=last.doc, anchor=last.anchor))
     assert answer.citations[0].anchor == anchor
     assert quote in answer.citations[0].quote
 
