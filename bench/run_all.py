@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHES = ("bench.bench_embedding", "bench.bench_quality", "bench.bench_labelled", "bench.bench_latency",
-           "bench.bench_server")
+           "bench.bench_server", "bench.bench_context")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.scope import (_ASKS_NAME_RE, _abbreviates, _knows, _service, _subject, foreign_names, foreign_ordinals,
+from bot.scope import (_ASKS_NAME_RE, _abbreviates, knows, _service, _subject, foreign_names, foreign_ordinals,
                        main_clause, type_unmet)
 from index.text import words
 
@@ -165,4 +165,4 @@ def test_service_cues(question, passage, service):
 def test_a_word_jieba_glued_a_character_onto_is_known():
     vocabulary = "佛冈县汤塘镇被认定为广东省文化和旅游特色镇"
     assert words("汤塘评了啥") == ["汤塘评"]  # jieba's new-word guess
-    assert _knows("汤塘评", vocabulary, {}) and not _knows("岩山寨", vocabulary, {})
+    assert knows("汤塘评", vocabulary, {}) and not knows("岩山寨", vocabulary, {})
