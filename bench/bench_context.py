@@ -86,7 +86,11 @@ def main() -> None:
         seconds = time.perf_counter() - started
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     latencies.sort()
     p99 = latencies[int(0.99 * (len(latencies) - 1))] if latencies else 0.0
     share = sum(kept) / len(kept) if kept else 0.0
