@@ -17,7 +17,7 @@ from index.text import bigrams, has_chinese, normalize, words
 from bot.constants import UTTER_OUT_OF_SCOPE
 from bot.itemref import parse_item_number
 from bot.replies import load_domain, render
-from bot.scope import foreign_names, knows, main_clause, type_unmet
+from bot.scope import asks_name, foreign_names, knows, main_clause, type_unmet
 from bot.turns import Context, Reading, TurnReader, base_anchor as _base_anchor
 from knowledge.parser import Node
 
@@ -209,7 +209,7 @@ class Answerer:
         """The contact paragraph, unless the question asks about something else that a passage
         answers: 非遗展馆的预约电话 asks for a phone, but not ours; 上班还能用私人邮箱发文件吗 speaks
         of e-mail, but asks about a rule another passage states."""
-        if self._asks_beyond_contact(question):
+        if self._asks_beyond_contact(question) or self._reads_as_follow_up(question, context):
             return self.answer(question, context)
         return self.contact_answer(question)
 
@@ -218,11 +218,18 @@ class Answerer:
         (固定资产管理方面采取了哪些整改措施), another office, or asks who, when or whether (是谁来查的,
         改完是不是就不管了): no list of topics answers those."""
         retriever = self.retriever
-        if (self.names_a_subject(question)
+        if (self._reads_as_follow_up(question, context) or self.names_a_subject(question)
                 or _SPECIFIC_ASK_RE.search(main_clause(normalize(question)))
                 or foreign_names(question, retriever.vocabulary_text, retriever.synonyms, retriever.issuers)):
             return self.answer(question, context)
         return self.overview(question)
+
+    def _reads_as_follow_up(self, question: str, context) -> bool:
+        """邮编呢 after the contact paragraph, 邮箱那个是咋回事 after 第21条: about the last passage."""
+        if isinstance(context, dict):
+            context = Context(question=context.get("last_question"), doc=context.get("last_doc"),
+                              anchor=context.get("last_anchor") or context.get("last_item"))
+        return self.reader.read(question, context).follow_up
 
     def _asks_beyond_contact(self, question: str) -> bool:
         retriever = self.retriever
@@ -260,7 +267,8 @@ class Answerer:
         items = notice.items()
         if item is None:
             text = f"本通报共有{len(items)}条整改任务（第1条至第{len(items)}条），没有第{number}条。您可以输入 1 到 {len(items)} 之间的条目编号查询。"
-            return Answer(question, text, False, kind="item", suggestions=self.default_suggestions())
+            # The notice has no such item: nothing answers, as with any question it does not cover.
+            return Answer(question, text, True, kind="item", suggestions=self.default_suggestions())
         body = _body(notice, item)
         citation = self._citation_for_node(item, body, [(0, len(body))], 1.0)
         text = f"通报第{item.number}条“{item.heading}”（属于{_topic_of(notice, item)}）：{body}"
@@ -421,7 +429,7 @@ class Answerer:
         passage = "。".join(retriever.sentence_text(r) for r in rows)
         label = _node_label(last)
         turn.update(searched=searched, within=[last.anchor], ask=ask)
-        if type_unmet(ask, passage, subject, retriever.area) or not has_chinese(question):
+        if type_unmet(ask, passage, subject, retriever.area) or asks_name(ask) or not has_chinese(question):
             turn.update(abstain=True, decided_by=f"{label}没有写到所问的这类内容")
             return self.not_covered(question, notice, last, rows, "这一点", turn)
         ranked = sorted(rows, key=lambda r: -float(result.sentence_sims[r]))
@@ -471,6 +479,10 @@ class Answerer:
         hits.sort(key=lambda h: -(h.score + (FOLLOW_UP_MARGIN * best if _base_anchor(h.chunk) == last.anchor else 0)))
         result.hits = hits[:5]
         top = result.hits[0]
+        if reading.places and _base_anchor(top.chunk) == last.anchor:
+            # 那连南要啥时候才升级好: the last passage, in that place: its sentences about it must say
+            return self._in_place(question, notice, last, self._passage_rows(notice.doc, last.anchor),
+                                  reading.places, context, turn)
         if reading.places:
             variants = [v for p in reading.places for v in self._place_variants(p)]
             if not any(v in top.chunk.text for v in variants):

@@ -22,6 +22,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import constants as C
+from bot.actions.notice import context_of
 from bot.actions import (
     ActionAnswerFromNotice,
     ActionComplaint,
@@ -41,6 +42,10 @@ from index.text import normalize
 RULES_FILE = BOT_DIR / "data" / "rules.yml"
 # Intents whose action may search the notice: a repeat of the same question is not asked again.
 _NOTICE_INTENTS = {C.INTENT_ASK_NOTICE, C.INTENT_ASK_FOLLOW_UP, C.INTENT_OUT_OF_SCOPE, C.INTENT_NLU_FALLBACK}
+# Replies that need no notice; a guess of one below this confidence gives way to a follow-up the
+# conversation explains (都是哪些人 after 31名干部 is not asking who the bot is).
+_SHORT_REPLIES = {*C.SMALL_TALK_INTENTS, C.INTENT_HELP, C.INTENT_NOT_UNDERSTOOD}
+SURE_SMALL_TALK = 0.9
 
 
 def load_rule_map(path: Path = RULES_FILE) -> dict[str, str]:
@@ -142,6 +147,10 @@ class Dialogue:
         """Intent and entities for a message; the same question twice in a row asks to be put
         another way (the answer did not help)."""
         parse = self.classifier.parse(text)
+        intent = parse["intent"]
+        if (session is not None and intent["name"] in _SHORT_REPLIES and intent["confidence"] < SURE_SMALL_TALK
+                and self.answerer.reader.read(text, context_of(session.slots)).follow_up):
+            parse = dict(parse, intent={"name": C.INTENT_ASK_FOLLOW_UP, "confidence": intent["confidence"]})
         if session is not None and parse["intent"]["name"] in _NOTICE_INTENTS:
             last = next((e.get("text") for e in reversed(session.events) if e.get("event") == "user"), None)
             if last and normalize(mask(text, self._published())) == normalize(last):

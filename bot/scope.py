@@ -102,7 +102,7 @@ _ASK_MONEY_RE = re.compile(rf"(?:多少|几)(?:{_MONEY_NOUNS}|[万亿](?:元|块
 # A share asked for (占比达到多少, 多大比例), not a share talked about (缴纳比例依据哪份规定).
 _ASK_SHARE_RE = re.compile(r"百分之(?:几|多少)|几成|(?:比例|比率|占比|百分比)\S{0,6}?(?:多少|几)|(?:多大|多少|什么)(?:比例|比率)")
 # When, or how long (多少天, 几个月: the preamble's 3月29日至6月28日 answers that).
-_ASK_DATE_RE = re.compile(r"什么时候|何时|哪天|哪一?年|哪几年|几月|几号|多久|哪个月|多长时间|"
+_ASK_DATE_RE = re.compile(r"什么时候|啥时候?|几时|何时|哪天|哪一?年|哪几年|几月|几号|多久|哪个月|多长时间|"
                           r"(?:多少|(?<![那这多好十哪])几)个?(?:天|周|星期|月|小时)")
 _DATE_RE = re.compile(r"(?:\d+|[一二三四五六七八九十两]+)\s*(?:天|周|个月|小时)|\d{4}\s*[-—–至到]\s*\d{4}|\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年度|[一二三四五六七八九十]+月")
 _SHARE_RE = re.compile(r"%|％|百分之|成以上")
@@ -122,18 +122,20 @@ _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
 # when (在哪天, 在哪段时间) nor within what (在哪个监管体系中, 在哪项工作中).
 _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|能|可以|可|去|办|查|看|找|买|报|$|(?=[？?吗呀啊呢]))|"
                            r"在哪(?:个|些|条)(?:地方|位置|场馆|区|县|镇|村|城市|街道|乡镇|路|街|马路)|"
-                           r"什么地方|哪些地方|哪个地方|哪个场馆|什么位置|地点|分布在")
+                           r"什么地方|哪些地方|哪个地方|哪几个地方|哪几处|哪个场馆|什么位置|地点|分布在")
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
 # (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
 # (哪个单位负责 is not one: 局党组 and its 领导小组 answer it.)
-_ASK_WHICH_RE = re.compile(r"哪(?:几|一|些)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿)")
-_ORGANISATIONS = ("企业", "公司", "学校", "院校", "高校", "大学", "酒店", "民宿")
+_ASK_WHICH_RE = re.compile(r"哪(?:几|一|些)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿|单位)|"
+                           r"哪(?:几|一|些)(家)")
+_ORGANISATIONS = ("企业", "公司", "学校", "院校", "高校", "大学", "酒店", "民宿", "单位", "家")
 _OFFICE_RE = re.compile(r"[局厅委办]$")
 _ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|学院|大学|酒店|企业|厂)$")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
 _ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|叫什么名字|名字叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|"
-                           r"(?<!什么)(?<!哪个)(?<!哪份)名单|有哪些成员|哪(?:个|几个|些)(?:干部|党员|同志|职工)|(?:分别|都)叫什么")
+                           r"(?:都是|是|有)哪些人[?？呀啊呢]*$|"
+                           r"(?<!什么)(?<!哪个)(?<!哪份)名单|有哪些成员|哪(?:个|几个|几位|位|些)(?:干部|党员|同志|职工)|(?:分别|都)叫什么")
 # Measure words only their own kind answers (多少人 by 31名, 多少钱 by 元); any other count (多少个,
 # 几家, 几座) is answered by any quantity (368座, 8个).
 _SAME_MEASURE = {"人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
@@ -210,6 +212,11 @@ def main_clause(question: str) -> str:
     return clauses[-1] if clauses else question
 
 
+def asks_name(ask: str) -> bool:
+    """Whether the ask wants people by name (局长叫什么名字, 都是哪些人): a notice does not say."""
+    return bool(_ASKS_NAME_RE.search(ask))
+
+
 def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area: tuple[str, ...] = ()) -> bool:
     """Whether ``question`` asks for a kind of fact (a phone number, an e-mail address, a place,
     which village or firm, how often, a date, an ordinal, a share, money, a count or a figure) that
@@ -232,7 +239,7 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
         return not (_ADDRESS_RE.search(passage) or _stated(passage, lambda x: _places(x) or in_area(x), subject))
     which = _ASK_WHICH_RE.search(question)
     if which:
-        kind = which.group(1)
+        kind = which.group(1) or which.group(2)
         return not _names_one(passage, kind, area)
     if _ASK_FREQUENCY_RE.search(question):  # 多久研究一次: 定期 answers how often
         return not (_FREQUENCY_RE.search(passage) or _DATE_RE.search(passage))

@@ -4,8 +4,9 @@ A story (``bot/tests/*.yml``, as ``rasa test`` reads them) is a list of steps: a
 with its ``intent``, the ``action`` the bot should run, and the ``slot_was_set`` outcome of a
 notice question (``cited: item-16``, or ``declined: true``). Each story runs as a new
 conversation; a turn is right when the action that ran and the slots it set are the expected
-ones (a split item's pieces count for the item). The intent the model heard is reported but does
-not decide a turn: what a citizen gets does.
+ones (a split item's pieces count for the item; the four notice actions, which all answer through
+the answerer, count as one where the story gives the outcome). The intent the model heard is
+reported but does not decide a turn: what a citizen gets does.
 
 The figures: turns right, stories right, off-topic turns declined (``out_of_scope`` turns that
 quote nothing from a notice) and follow-ups resolved (``ask_follow_up`` turns that are right).
@@ -23,6 +24,7 @@ from bot import constants as C
 from knowledge.questions import anchor_matches
 
 TESTS_DIR = Path(__file__).resolve().parent / "tests"
+NOTICE_ACTIONS = (C.ACTION_ANSWER_FROM_NOTICE, C.ACTION_CONTACT, C.ACTION_OVERVIEW, C.ACTION_ITEM_BY_NUMBER)
 TUNING_STORIES = TESTS_DIR / "test_stories.yml"
 HELDOUT_STORIES = TESTS_DIR / "heldout_stories.yml"
 
@@ -54,7 +56,11 @@ class TurnResult:
 
     @property
     def right(self) -> bool:
-        if self.turn.actions and self.action != self.turn.actions[0]:
+        expected = self.turn.actions[0] if self.turn.actions else None
+        # The notice actions all answer through the answerer, which may find that a contact-
+        # looking question asks about another passage: with an outcome to check, that decides.
+        same_family = self.turn.slots and {expected, self.action} <= set(NOTICE_ACTIONS)
+        if expected and self.action != expected and not same_family:
             return False
         for name, expected in self.turn.slots.items():
             got = self.slots.get(name)

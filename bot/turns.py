@@ -22,8 +22,11 @@ _ELLIPTIC_END_RE = re.compile(r"(?:呢|嘞|咧|捏)[\s？?！!。~～…]*$")
 _BACK_START_RE = re.compile(r"^(?:那么?|那如果|如果是|要是|换成|至于|换到)")
 # More on the same subject: 还有呢, 然后呢, 后来呢, 具体点, 详细说说, 接着说.
 _MORE_START_RE = re.compile(r"^(?:还有|另外|其他|其它|别的|然后|后来|之后|接下来|再|继续|接着|具体|详细|展开|多)")
-# Pointers back to the last subject: 那边, 这方面, 这一块, 这件事.
-_POINTER_RE = re.compile(r"那边|那里|这边|这里|这方面|那方面|这一块|那一块|这块|这件事|那件事|此事|其中")
+# Pointers back to the last subject: 那边, 这方面, 这一块, 这件事; 也 (直属单位也要搞吗: as the last
+# subject does); 跟…有啥关系 (how something relates to it).
+_POINTER_RE = re.compile(r"那边|那里|这边|这里|这方面|那方面|这一块|那一块|这块|这件事|那件事|此事|其中|"
+                         r"(?<=[\u4e00-\u9fff])也(?=要|有|会|在|是|能|搞|做|算|管|包括|一样)|"
+                         r"^(?:跟|和|与)\S+(?:有|是)(?:啥|什么|哪些)?(?:关系|联系|关联)")
 # Words that carry the ellipsis or the ask, never a subject of their own (beyond index.text's
 # stop words): what is left of a turn without them is what it adds to the last subject.
 _FILLER = frozenset(
@@ -119,7 +122,8 @@ class TurnReader:
                 cue = match.group().strip("？?！!。~～… ")
                 break
         places = self.places(bare)
-        rest = bare
+        # What the turn adds, without the words that carry the ellipsis (那钱从哪来 is 钱, not 那钱).
+        rest = _ELLIPTIC_END_RE.sub("", _BACK_START_RE.sub("", bare))
         for place in places:
             rest = rest.replace(place, " ")
         adds = [w.rstrip("了过的着") for w in words(rest)]

@@ -60,15 +60,20 @@ def citations_payload(answer: Answer, debug: bool = False) -> dict:
 
 def context_from(tracker: Tracker) -> Context:
     """The follow-up context the tracker's slots hold."""
+    return context_of(tracker.slots)
+
+
+def context_of(slots: dict) -> Context:
+    """The follow-up context a tracker's slots hold."""
     quoted = []
-    for span in tracker.get_slot(C.SLOT_LAST_QUOTED) or []:
+    for span in slots.get(C.SLOT_LAST_QUOTED) or []:
         try:
             start, end = (int(x) for x in str(span).split("-", 1))
         except ValueError:
             continue
         quoted.append((start, end))
-    return Context(question=tracker.get_slot(C.SLOT_LAST_QUESTION), doc=tracker.get_slot(C.SLOT_LAST_DOC),
-                   anchor=tracker.get_slot(C.SLOT_LAST_ANCHOR) or tracker.get_slot(C.SLOT_LAST_ITEM), quoted=quoted)
+    return Context(question=slots.get(C.SLOT_LAST_QUESTION), doc=slots.get(C.SLOT_LAST_DOC),
+                   anchor=slots.get(C.SLOT_LAST_ANCHOR) or slots.get(C.SLOT_LAST_ITEM), quoted=quoted)
 
 
 def _wants_debug(tracker: Tracker) -> bool:
