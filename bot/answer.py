@@ -429,8 +429,13 @@ class Answerer:
         passage = "。".join(retriever.sentence_text(r) for r in rows)
         label = _node_label(last)
         turn.update(searched=searched, within=[last.anchor], ask=ask)
-        if type_unmet(ask, passage, subject, retriever.area) or asks_name(ask) or not has_chinese(question):
-            turn.update(abstain=True, decided_by=f"{label}没有写到所问的这类内容")
+        # The decisive signals, as on a whole question: 几点开门 asks for a service, 局长叫什么 a name.
+        _, features = self.policy.decide(result, retriever)
+        unmet = type_unmet(ask, passage, subject, retriever.area) or asks_name(ask)
+        decisive = [f for f in features.get("decisive", []) if f != "type_unmet"]
+        if unmet or decisive or not has_chinese(question):
+            turn.update(abstain=True, decided_by=f"{label}没有写到所问的这类内容" if unmet else
+                        "决定性信号：" + "、".join(decisive))
             return self.not_covered(question, notice, last, rows, "这一点", turn)
         ranked = sorted(rows, key=lambda r: -float(result.sentence_sims[r]))
         chosen = sorted(ranked[: self.max_sentences], key=lambda r: retriever.sentence_rows[r][1])

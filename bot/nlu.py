@@ -34,6 +34,9 @@ _HIDES_CONTENT = {C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT, C.INTENT_HELP, *C
 _CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
                          r"怎么反映|如何反映|向谁反映|公开期限|公示期)")
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+# Greetings, thanks, goodbyes and acknowledgements never ask anything (help and 什么意思 do).
+_SOCIAL = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK, C.INTENT_AFFIRM}
+_ASKS_RE = re.compile(r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|如何|是否|有没有|能不能|可不可以")
 # A complaint made as such (我要投诉, 举报你们), not a question about complaints (旅游投诉怎么处理).
 _COMPLAINT_RE = re.compile(r"(?:我|俺)(?:要|想|得|来|就要)(?:投诉|举报|告你们)|(?:投诉|举报)(?:你们|他们|这个局|你们局)")
 _ENTITY_RE = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
@@ -203,8 +206,10 @@ class IntentClassifier:
         if best_sim < self.fallback_threshold or unsure:
             # (An unsure complaint is searched: 整改完是不是就撒手不管啦 is sceptical, and the notice
             # answers it.)
-            # Only a guess near the examples stands (挖出了什么宝贝 is near none of them).
+            # Only a guess near the examples stands (挖出了什么宝贝 is near none of them), and never
+            # one of a question (几时能建好 is no greeting).
             keep = (intent["name"] in _HIDES_CONTENT and best_sim >= self.fallback_threshold
+                    and not (intent["name"] in _SOCIAL and _ASKS_RE.search(text))
                     and intent["name"] not in (C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT, C.INTENT_COMPLAIN)
                     and self._names_subject is not None and not self._names_subject(text))
             if not keep:

@@ -126,9 +126,9 @@ _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|能|可以|可|去|�
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
 # (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
 # (哪个单位负责 is not one: 局党组 and its 领导小组 answer it.)
-_ASK_WHICH_RE = re.compile(r"哪(?:几|一|些)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿|单位)|"
+_ASK_WHICH_RE = re.compile(r"哪(?:几|一|些)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿)|"
                            r"哪(?:几|一|些)(家)")
-_ORGANISATIONS = ("企业", "公司", "学校", "院校", "高校", "大学", "酒店", "民宿", "单位", "家")
+_ORGANISATIONS = ("企业", "公司", "学校", "院校", "高校", "大学", "酒店", "民宿", "家")
 _OFFICE_RE = re.compile(r"[局厅委办]$")
 _ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|学院|大学|酒店|企业|厂)$")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")

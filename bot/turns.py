@@ -14,12 +14,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from index.text import PLACE_SUFFIX_RE, names, normalize, words
+import jieba.posseg
+
+from index.text import PLACE_SUFFIX_RE, STOPWORDS, names, normalize
 
 # 那连南呢, 还有呢, 经费呢: a sentence-final 呢 (or its dialect forms) after a bare noun phrase.
 _ELLIPTIC_END_RE = re.compile(r"(?:呢|嘞|咧|捏)[\s？?！!。~～…]*$")
 # 那…, 那么…, 至于…, 要是换成…: a turn opening on the last one.
-_BACK_START_RE = re.compile(r"^(?:那么?|那如果|如果是|要是|换成|至于|换到)")
+# (那条美食线路, 那个剧场: 那 before a measure word points at a thing, it does not resume a topic.)
+_BACK_START_RE = re.compile(r"^(?:那么|那(?![条个家些位种次座所项件处批])|那如果|如果是|要是|换成|至于|换到)")
 # More on the same subject: 还有呢, 然后呢, 后来呢, 具体点, 详细说说, 接着说.
 _MORE_START_RE = re.compile(r"^(?:还有|另外|其他|其它|别的|然后|后来|之后|接下来|再|继续|接着|具体|详细|展开|多)")
 # Pointers back to the last subject: 那边, 这方面, 这一块, 这件事; 也 (直属单位也要搞吗: as the last
@@ -35,8 +38,13 @@ _FILLER = frozenset(
     多说 再说 补充 那边 这边 那里 这里 这方面 那方面 一块 这块 这件 那件 此事 其中 的话 如果 要是 换成 至于
     怎么样了 咋样了 怎么样 咋样 咋回事 情况 进度 进展 如何 怎样 状况 呢 吗 吧 啊 呀 嘞 咧 捏 哈 么 啦 喽 哦
     多点 点 些 更 还 也 又 都 一下 知道 了解 想 看看 内容 部分 地方 那么 那个 这个 那些 这些 方面 呗 事 事儿
+    关系 联系 关联 回事
     """.split()
 )
+# What a turn adds is what it names: nouns, nominal verbs (经费, 内审), the index's own terms (jieba
+# tags user words x), abbreviations, idioms, distinctions (小型) and times (今年). A verb (建好, 开放)
+# or an ask (几时, 多少) adds no subject: 几时能建好 asks about the last one.
+_NAMING_FLAGS = ("n", "vn", "x", "j", "i", "b", "t", "l", "eng")
 # A word that opens on an ask (哪来, 多少钱, 几座) asks; it adds no subject.
 _ASK_RE = re.compile(r"[几多哪啥咋]|什么|怎么|如何|有没有|是不是|为什么|为啥")
 
@@ -126,8 +134,7 @@ class TurnReader:
         rest = _ELLIPTIC_END_RE.sub("", _BACK_START_RE.sub("", bare))
         for place in places:
             rest = rest.replace(place, " ")
-        adds = [w.rstrip("了过的着") for w in words(rest)]
-        adds = [w for w in adds if len(w) >= 2 and w not in _FILLER and not _ASK_RE.match(w)]
+        adds = [w for w in _naming_words(rest) if len(w) >= 2 and w not in _FILLER and not _ASK_RE.match(w)]
         asks = bool(_ASK_RE.search(rest))
         if not adds and places:
             return Reading("place", places, [], cue)
@@ -147,6 +154,11 @@ class TurnReader:
         retriever = self.retriever
         return " ".join(retriever.passage_words(c) for c in retriever.chunks
                         if c.doc == context.doc and base_anchor(c) == context.anchor)
+
+
+def _naming_words(text: str) -> list[str]:
+    return [t.word.strip().lower() for t in jieba.posseg.lcut(text)
+            if t.flag.startswith(_NAMING_FLAGS) and t.word.strip() and t.word not in STOPWORDS]
 
 
 def base_anchor(chunk) -> str:
