@@ -203,7 +203,22 @@ class Answerer:
                 return followed
         if _OVERVIEW_RE.search(main_clause(normalize(question))) and not self.names_a_subject(question):
             return self.overview(question)
-        return self.search_answer(question, reading=reading)
+        answer = self.search_answer(question, reading=reading)
+        if (answer.abstained and not answer.debug.get("features", {}).get("decisive")
+                and self.reader.names_only_the_last(question, context)):
+            # On its own the learnt model declines 发了什么文件; after 第3条, whose passage names
+            # everything the turn does, it asks about that passage.
+            notice = self.library.notices.get(context.doc or "") or self.primary()[0]
+            last = notice.find(context.anchor or "")
+            if last is not None:
+                turn = {"follow_up": True, "reading": {"kind": "ask", "places": [], "adds": [], "cue": ""},
+                        "of": {"question": context.question, "anchor": last.anchor, "label": _node_label(last)},
+                        "note": "单独看不回答；所问的都在上一条里，按追问处理"}
+                followed = self._ask_of(question, notice, last, self._passage_rows(notice.doc, last.anchor),
+                                        context, turn)
+                if not followed.abstained:
+                    return followed
+        return answer
 
     def contact_or_answer(self, question: str, context: Context | None = None) -> Answer:
         """The contact paragraph, unless the question asks about something else that a passage
@@ -432,7 +447,7 @@ class Answerer:
         # The decisive signals, as on a whole question: 几点开门 asks for a service, 局长叫什么 a name.
         _, features = self.policy.decide(result, retriever)
         unmet = type_unmet(ask, passage, subject, retriever.area) or asks_name(ask)
-        decisive = [f for f in features.get("decisive", []) if f != "type_unmet"]
+        decisive = [f for f in features.get("decisive", []) if f != "type_unmet" and f not in _WHOLE_QUESTION_SIGNALS]
         if unmet or decisive or not has_chinese(question):
             turn.update(abstain=True, decided_by=f"{label}没有写到所问的这类内容" if unmet else
                         "决定性信号：" + "、".join(decisive))
@@ -499,7 +514,9 @@ class Answerer:
         # fragment; the decisive signals do: 那怎么报名呢 is a personal service, 那公安局呢 another
         # office, 那有多少钱呢 a sum the passage must state.
         _, features = self.policy.decide(result, retriever)
-        abstain = bool(features.get("decisive"))
+        decisive = [f for f in features.get("decisive", []) if f not in _WHOLE_QUESTION_SIGNALS]
+        features["decisive"] = decisive
+        abstain = bool(decisive)
         turn.update(searched=question, within=sorted(group), abstain=abstain,
                     decided_by=("决定性信号：" + "、".join(features["decisive"])) if abstain else "在上一话题的条目中找到")
         return self._compose(question, result, result, abstain, features, turn)
@@ -610,6 +627,8 @@ class Answerer:
 
 
 _ASK_RE = re.compile(r"[几多哪啥咋谁]|什么|怎么|如何|有没有|是不是|吗")
+# Signals that judge a whole question, not a follow-up's fragment: a label is on a whole question.
+_WHOLE_QUESTION_SIGNALS = ("labelled_declined",)
 
 
 def _mentions_any(sentence: str, subject: list[str]) -> bool:

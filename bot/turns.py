@@ -24,7 +24,7 @@ _ELLIPTIC_END_RE = re.compile(r"(?:呢|嘞|咧|捏)[\s？?！!。~～…]*$")
 # (那条美食线路, 那个剧场: 那 before a measure word points at a thing, it does not resume a topic.)
 _BACK_START_RE = re.compile(r"^(?:那么|那(?![条个家些位种次座所项件处批])|那如果|如果是|要是|换成|至于|换到)")
 # More on the same subject: 还有呢, 然后呢, 后来呢, 具体点, 详细说说, 接着说.
-_MORE_START_RE = re.compile(r"^(?:还有|另外|其他|其它|别的|然后|后来|之后|接下来|再|继续|接着|具体|详细|展开|多)")
+_MORE_START_RE = re.compile(r"^(?:讲|说|再讲|再说)?(?:还有|另外|其他|其它|别的|然后|后来|之后|接下来|再|继续|接着|具体|详细|展开|多)")
 # Pointers back to the last subject: 那边, 这方面, 这一块, 这件事; 也 (直属单位也要搞吗: as the last
 # subject does); 跟…有啥关系 (how something relates to it).
 _POINTER_RE = re.compile(r"那边|那里|这边|这里|这方面|那方面|这一块|那一块|这块|这件事|那件事|此事|其中|"
@@ -46,7 +46,7 @@ _FILLER = frozenset(
 # or an ask (几时, 多少) adds no subject: 几时能建好 asks about the last one.
 _NAMING_FLAGS = ("n", "vn", "x", "j", "i", "b", "t", "l", "eng")
 # A word that opens on an ask (哪来, 多少钱, 几座) asks; it adds no subject.
-_ASK_RE = re.compile(r"[几多哪啥咋]|什么|怎么|如何|有没有|是不是|为什么|为啥")
+_ASK_RE = re.compile(r"[几多哪啥咋谁]|什么|怎么|如何|有没有|是不是|为什么|为啥")
 
 
 @dataclass
@@ -148,6 +148,15 @@ class TurnReader:
         if not adds:
             return Reading("ask" if asks else "more", [], [], cue)
         return Reading("refine", places, adds, cue)
+
+    def names_only_the_last(self, text: str, context: Context | None) -> bool:
+        """Whether everything ``text`` names stands in the passage last answered from (发了什么文件
+        after 第3条, which speaks of its documents): a question that may be about it."""
+        if context is None or not context.usable:
+            return False
+        named = [w for w in _naming_words(normalize(text)) if len(w) >= 2 and w not in _FILLER]
+        passage = self._passage_text(context)
+        return bool(passage) and all(w in passage for w in named)
 
     def _passage_text(self, context: Context) -> str:
         """What the lexical rankers read of the passage last answered from."""

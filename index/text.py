@@ -144,6 +144,10 @@ def _joined_offices(tokens: list) -> list:
     return out
 
 
+# jieba tags some plain phrases as organisations (新进展/nt); a real one ends like one.
+_ORGANISATION_END_RE = re.compile(r"(?:[局厅委办院所会社部队厂站馆组团校处科司行]|公司|集团|中心|协会|大学|学院|政府)$")
+
+
 def names(text: str) -> list[str]:
     """Words of normalised text that look like names of places, bodies or people.
 
@@ -152,12 +156,19 @@ def names(text: str) -> list[str]:
     jieba's place and person tags alone are too noisy (东西, 台风 and 洪水 come out as names).
     """
     out = []
-    for token in _joined_offices(_name_tokenizer().lcut(normalize(text))):
+    tokens = _joined_offices(_name_tokenizer().lcut(normalize(text)))
+    for i, token in enumerate(tokens):
         word = token.word.strip()
         generic = word.startswith(_NOT_A_NAME_START) and word[1:] in _GENERIC_TAIL
         if ((len(word) >= 3 or _BODY_RE.fullmatch(word)) and _CJK_RE.match(word) and not generic
-                and (token.flag in _NAME_FLAGS or token.flag.startswith(("n", "j")) and _OFFICE_SUFFIX_RE.search(word)
+                and (token.flag in _NAME_FLAGS and _ORGANISATION_END_RE.search(word)
+                     or token.flag.startswith(("n", "j")) and _OFFICE_SUFFIX_RE.search(word)
                      or (token.flag.startswith("ns") and PLACE_SUFFIX_RE.search(word)))):
+            before = tokens[i - 1] if i else None
+            # A place jieba knows without its suffix, right before an office: 广州/文旅局 is one name.
+            if (before is not None and before.flag.startswith("ns") and len(before.word) >= 2
+                    and _OFFICE_SUFFIX_RE.search(word) and not PLACE_SUFFIX_RE.search(before.word)):
+                word = before.word + word
             out.append(word)
     return out
 
