@@ -325,6 +325,16 @@ class Answerer:
             # No Chinese at all (markup, codes, English): the notice cannot be what answers it.
             abstain, decided_by = True, "没有中文，通报无从回答"
         turn = {"follow_up": False, "searched": result.query.text, "abstain": abstain, "decided_by": decided_by}
+        if not abstain:
+            missing = self._place_not_in(question, result.hits[0].chunk)
+            if missing:
+                # 英德应急广播建了没: 第16条 lists other counties; it is not 英德's answer.
+                notice = self.library.notices[result.hits[0].chunk.doc]
+                node = notice.find(_base_anchor(result.hits[0].chunk))
+                if node is not None:
+                    turn.update(abstain=True, decided_by=f"{_node_label(node)}没有写到{missing}")
+                    return self.not_covered(question, notice, node, self._passage_rows(notice.doc, node.anchor),
+                                            f"{missing}的相关情况", turn, missing)
         if reading is not None and reading.follow_up:
             # Read as a follow-up, but what it adds is nowhere near the last subject: on its own.
             turn["reading"] = reading.to_dict()
@@ -402,6 +412,18 @@ class Answerer:
             text = f"通报{label}的内容已经全部列出，全文如下：{citation.quote}"
         return Answer(question, text, False, [citation], self.related_suggestions(last.anchor), kind="search",
                       debug={"follow_up": True, "turn": turn})
+
+    def _place_not_in(self, question: str, chunk) -> str:
+        """A place of the issuers' area the question names and the passage found never does (its
+        own city is no such place: 全市 is 清远市)."""
+        issuers = " ".join(self.retriever.issuers)
+        for place in self.reader.places(question):
+            core = re.sub(r"(市|县|区|镇|乡|村)$", "", place) or place
+            if core in issuers or not any(core in a or a in place for a in self.retriever.area):
+                continue
+            if not any(v in chunk.text for v in self._place_variants(place)):
+                return place
+        return ""
 
     def _place_variants(self, place: str) -> list[str]:
         """连南 → 连南, 连南瑶族自治县, 连南县: the ways the notices write one place."""

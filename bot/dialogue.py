@@ -44,7 +44,8 @@ RULES_FILE = BOT_DIR / "data" / "rules.yml"
 _NOTICE_INTENTS = {C.INTENT_ASK_NOTICE, C.INTENT_ASK_FOLLOW_UP, C.INTENT_OUT_OF_SCOPE, C.INTENT_NLU_FALLBACK}
 # Replies that need no notice; a guess of one below this confidence gives way to a follow-up the
 # conversation explains (都是哪些人 after 31名干部 is not asking who the bot is).
-_SHORT_REPLIES = {*C.SMALL_TALK_INTENTS, C.INTENT_HELP, C.INTENT_NOT_UNDERSTOOD}
+_SHORT_REPLIES = {*C.SMALL_TALK_INTENTS, C.INTENT_HELP, C.INTENT_NOT_UNDERSTOOD, C.INTENT_COMPLAIN,
+                  C.INTENT_REQUEST_HUMAN}
 SURE_SMALL_TALK = 0.9
 
 

@@ -214,6 +214,9 @@ class IntentClassifier:
                     and self._names_subject is not None and not self._names_subject(text))
             if not keep:
                 intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
+        if intent["name"] in _SOCIAL and _ASKS_RE.search(text) and not self.knows(text):
+            # 对账销号是什么意思 is no acknowledgement, however near 好的 it sits.
+            intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
         if _COMPLAINT_RE.search(normalize(text)):
             intent = {"name": C.INTENT_COMPLAIN, "confidence": 1.0}
         elif intent["name"] != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(normalize(text)):

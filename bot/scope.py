@@ -83,7 +83,7 @@ _SERVICE_RE = re.compile(
 
 
 _NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)"
-_MEASURES = "个座条家名项次人元块钱枚所处批场届期套台件本位户天周起年"
+_MEASURES = "个座条家名项次人元块钱枚所处批场届期套台件本位户天周起年篇份张辆栋间"
 # A count asked for: 几枚, 多少人, 多少游客 (a bare 多少 before what is counted, not 多少钱).
 # 那几个体育馆, 多几个剧场 and 哪几个镇 do not ask how many; 第几批 asks which one.
 _ASK_COUNT_RE = re.compile(rf"(?:多少|(?<![那这多好十哪第])几)([{_MEASURES}])|多少(?=[\u4e00-\u9fff]{{2}})(?![钱])")

@@ -29,6 +29,7 @@ _MORE_START_RE = re.compile(r"^(?:讲|说|再讲|再说)?(?:还有|另外|其他
 # subject does); 跟…有啥关系 (how something relates to it).
 _POINTER_RE = re.compile(r"那边|那里|这边|这里|这方面|那方面|这一块|那一块|这块|这件事|那件事|此事|其中|"
                          r"(?<=[\u4e00-\u9fff])也(?=要|有|会|在|是|能|搞|做|算|管|包括|一样)|"
+                         r"(?<=[\u4e00-\u9fff])(?:那个|这个)(?=是|呢|怎么|咋|啥|[？?]|$)|"
                          r"^(?:跟|和|与)\S+(?:有|是)(?:啥|什么|哪些)?(?:关系|联系|关联)")
 # Words that carry the ellipsis or the ask, never a subject of their own (beyond index.text's
 # stop words): what is left of a turn without them is what it adds to the last subject.
