@@ -89,8 +89,11 @@ class Answer:
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
-    kind: str = "search"  # search | item | overview | contact | abstain | empty
+    kind: str = "search"  # search | item | overview | contact | abstain | not_covered | empty
     debug: dict = field(default_factory=dict)
+    # The passage the conversation is about when nothing is cited (not_covered: 第4条 does not
+    # speak of 连南, and 那全市的呢 still asks about 第4条): (doc, anchor).
+    about: tuple[str, str] | None = None
 
     def to_dict(self) -> dict:
         """The JSON contract: question, answer, abstained, citations (≤ 3, best first)."""
@@ -492,7 +495,7 @@ class Answerer:
         text = (f"通报{label}没有{'单独' if place else ''}说明{what}，我无法据此回答。这一条写的是：{summary.strip()}"
                 f"如需了解{place or '更多'}的具体情况，欢迎联系：{self.contact_line()}。")
         return Answer(question, text, True, [], self.related_suggestions(node.anchor), kind="not_covered",
-                      debug={"follow_up": True, "turn": turn})
+                      debug={"follow_up": turn.get("follow_up", False), "turn": turn}, about=(notice.doc, node.anchor))
 
     def _group(self, notice, node: Node) -> set[str]:
         """The anchors of ``node`` and its siblings (the items of its topic, the points of part 一)."""

@@ -119,6 +119,8 @@ class NoticeAction(Action, abc.ABC):
                   SlotSet(C.SLOT_CITED, first.anchor if first else None),
                   SlotSet(C.SLOT_DECLINED, bool(answer.abstained))]
         if first is None:
+            if answer.about:  # not covered: the conversation is still about that passage
+                events += [SlotSet(C.SLOT_LAST_DOC, answer.about[0]), SlotSet(C.SLOT_LAST_ANCHOR, answer.about[1])]
             return events
         events += [SlotSet(C.SLOT_LAST_ANCHOR, first.anchor), SlotSet(C.SLOT_LAST_DOC, first.doc)]
         # 还有呢 continues from what was shown: the spans quoted from this passage so far.

@@ -71,10 +71,15 @@ def test_train_scope_refuses_the_held_out_file(index_dir):
 
 
 def test_shell_goes_through_the_dialogue_with_debug(bot, index_dir):
-    done = _run(["shell", "--debug"], index_dir, stdin="你好\n应急广播建设进展如何\n连南那边呢？\n/quit\n")
+    done = _run(["shell", "--debug"], index_dir,
+                stdin="你好\n应急广播建设进展如何\n连南那边呢？\n明天天气怎么样\n你们整改就是走过场吧\n/quit\n")
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "您好" in out
     assert "#item-16" in out
     assert "连南应急广播系统" in out
     assert "intent:" in out and "fused" in out and "dense(rank)" in out
+    # each turn's debug tells how the dialogue read it, as it decided, not a recomputation
+    assert "追问 follow-up: 是（place），接着上一问“应急广播建设进展如何”" in out
+    assert "检索的问题 searched: 明天天气怎么样" in out and "范围判断 scope: 不回答" in out
+    assert "动作 action: action_complaint" in out and "0763-3375826" in out

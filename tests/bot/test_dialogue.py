@@ -89,6 +89,8 @@ DECLINED = "declined"
         # a place the passage never names is not answered with another place's sentence
         [("旅游厕所建了多少座", "item-4"), ("那连南呢？", DECLINED)],
         [("工会经费怎么使用", "item-24"), ("那连山呢", DECLINED)],
+        # on its own too: 第16条 lists other counties, not 英德
+        [("英德的应急广播建好了没有", DECLINED)],
     ],
 )
 def test_follow_ups_off_topic_turns_and_topic_switches(bot, turns):
