@@ -39,6 +39,10 @@ _SOCIAL = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK, C.INTENT_AFFIRM}
 _ASKS_RE = re.compile(r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|如何|是否|有没有|能不能|可不可以")
 # A complaint made as such (我要投诉, 举报你们), not a question about complaints (旅游投诉怎么处理).
 _COMPLAINT_RE = re.compile(r"(?:我|俺)(?:要|想|得|来|就要)(?:投诉|举报|告你们)|(?:投诉|举报)(?:你们|他们|这个局|你们局)")
+# An accusation: 你们 (or an office) as the subject of 就是/就会/只会/根本/从来…, asking nothing
+# (你们就是官官相护, 你们局就会发文件), or a rhetorical 有个屁用 / 有啥用.
+_ACCUSATION_RE = re.compile(r"^(?:你们|你们局|你们单位|[\u4e00-\u9fff]{0,6}局)(?:就是|就会|只会|都是|根本|从来|总是|老是|光会|净)|"
+                            r"^你们\S{0,10}有(?:个屁|啥|什么)用|有个屁用")
 _ENTITY_RE = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 
 
@@ -217,9 +221,11 @@ class IntentClassifier:
         if intent["name"] in _SOCIAL and _ASKS_RE.search(text) and not self.knows(text):
             # 对账销号是什么意思 is no acknowledgement, however near 好的 it sits.
             intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
-        if _COMPLAINT_RE.search(normalize(text)):
+        norm = normalize(text)
+        if _COMPLAINT_RE.search(norm) or (_ACCUSATION_RE.search(norm)
+                                          and (not _ASKS_RE.search(norm) or re.search(r"有(?:个屁|啥|什么)用", norm))):
             intent = {"name": C.INTENT_COMPLAIN, "confidence": 1.0}
-        elif intent["name"] != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(normalize(text)):
+        elif intent["name"] != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(norm):
             intent = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}
         return {"text": text, "intent": intent, "entities": entities, "intent_ranking": ranking,
                 "nearest": {"text": self.examples[top[0]].text, "similarity": round(best_sim, 4)}}

@@ -78,7 +78,9 @@ _SERVICE_RE = re.compile(
     r"怎么办(?![呢呀啊吧嘛哇的了啦才好])(?=[\u4e00-\u9fff])|怎么考|报考|考试|怎么退|退钱|"
     r"怎么去|怎么走|坐车|乘车|坐几路|门票|换证|办证|补证|"
     # the asker's own case: where the nearest one is, who comes to mend it, how to join
-    r"附近|离我最近|找谁(?:修|办|处理|解决)|派人|上门|帮我(?!们)|(?:怎么|如何|能不能|可以)(?:加入|参加|参与))"
+    r"附近|离我最近|找谁(?:修|办|处理|解决)|派人|上门|帮我(?!们)|(?:怎么|如何|能不能|可以)(?:加入|参加|参与)|"
+    # where one goes to get it done (去哪里办, 在哪儿能办): a procedure, not the bureau's work
+    r"哪(?:里|儿)?(?:能|可以|可)?办(?!公|的|了))"
 )
 
 
@@ -144,7 +146,7 @@ _OFFICE_RE = re.compile(r"[局厅委办]$")
 _ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|学院|大学|酒店|企业|厂)$")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
-_ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫什么|叫什么名字|名字叫什么|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|"
+_ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫(?:什么|啥)|叫(?:什么|啥)名字|名字叫(?:什么|啥)|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|"
                            r"(?:都是|是|有)哪些人[?？呀啊呢]*$|"
                            r"(?<!什么)(?<!哪个)(?<!哪份)名单|有哪些成员|哪(?:个|几个|几位|位|些)(?:干部|党员|同志|职工)|(?:分别|都)叫什么")
 # Measure words only their own kind answers (多少人 by 31名, 多少钱 by 元); any other count (多少个,
