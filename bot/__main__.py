@@ -83,7 +83,10 @@ def _print_debug(debug: dict, elapsed_ms: float) -> None:
         dim("  追问 follow-up: 否，按独立问题处理" + (f"（{turn['note']}）" if turn.get("note") else ""))
     if turn.get("searched"):
         dim(f"  检索的问题 searched: {turn['searched']}" + (f"  限于 within: {', '.join(turn['within'])}" if turn.get("within") else ""))
-    dim(f"  范围判断 scope: {'不回答' if turn.get('abstain') else '回答'} — {turn.get('decided_by')}")
+    if "abstain" in turn:
+        dim(f"  范围判断 scope: {'不回答' if turn['abstain'] else '回答'} — {turn.get('decided_by')}")
+    else:
+        dim(f"  范围判断 scope: 不适用 — {turn.get('decided_by')}")
     hits = debug.get("hits") or []
     if hits:
         dim("  rank chunk                         fused " + "".join(f"{name + '(rank)':>15}" for name in RANKERS))

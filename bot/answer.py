@@ -336,8 +336,11 @@ class Answerer:
                 node = notice.find(_base_anchor(result.hits[0].chunk))
                 if node is not None:
                     turn.update(abstain=True, decided_by=f"{_node_label(node)}没有写到{missing}")
-                    return self.not_covered(question, notice, node, self._passage_rows(notice.doc, node.anchor),
-                                            f"{missing}的相关情况", turn, missing)
+                    answer = self.not_covered(question, notice, node, self._passage_rows(notice.doc, node.anchor),
+                                              f"{missing}的相关情况", turn, missing)
+                    answer.debug.update(features=features,
+                                        hits=[_hit_debug(h, retriever, result) for h in result.hits])
+                    return answer
         if reading is not None and reading.follow_up:
             # Read as a follow-up, but what it adds is nowhere near the last subject: on its own.
             turn["reading"] = reading.to_dict()
