@@ -527,6 +527,16 @@ class Answerer:
         hits.sort(key=lambda h: -(h.score + (FOLLOW_UP_MARGIN * best if _base_anchor(h.chunk) == last.anchor else 0)))
         result.hits = hits[:5]
         top = result.hits[0]
+        # What singles out a few passages must be in the one found (措施 or 检查 are everywhere).
+        specific = set(retriever.specific_words(" ".join(reading.adds)))
+        absent = [w for w in reading.adds if w in specific and w not in retriever.passage_words(top.chunk)]
+        if absent:
+            # 那因公出国呢 after 因私出国: the passage found does not speak of 因公 at all.
+            node = notice.find(_base_anchor(top.chunk)) or last
+            turn.update(searched=question, within=sorted(group), abstain=True,
+                        decided_by=f"{_node_label(node)}没有写到{'、'.join(absent)}")
+            return self.not_covered(question, notice, node, self._passage_rows(notice.doc, node.anchor),
+                                    f"{'、'.join(absent)}的情况", turn)
         if reading.places and _base_anchor(top.chunk) == last.anchor:
             # 那连南要啥时候才升级好: the last passage, in that place: its sentences about it must say
             return self._in_place(question, notice, last, self._passage_rows(notice.doc, last.anchor),

@@ -47,7 +47,7 @@ _FILLER = frozenset(
 # or an ask (几时, 多少) adds no subject: 几时能建好 asks about the last one.
 _NAMING_FLAGS = ("n", "vn", "x", "j", "i", "b", "t", "l", "eng")
 # A word that opens on an ask (哪来, 多少钱, 几座) asks; it adds no subject.
-_ASK_RE = re.compile(r"[几多哪啥咋谁]|什么|怎么|如何|有没有|是不是|为什么|为啥")
+_ASK_RE = re.compile(r"[几多哪啥咋谁]|什么|怎么|如何|有没有|是不是|为什么|为啥|([\u4e00-\u9fff])[不没]\1")
 
 
 @dataclass
