@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,18 +13,13 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.slow
 CONVERSATIONS = [("应急广播建设进展如何", "那连南呢？", "item-16", "连南"),
                  ("第二十三条", "那经费怎么用的？", "item-24", ""),
                  ("旅游厕所建了多少座", "那连南呢？", None, "没有单独说明连南")]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(base: str, sender: str, message: str) -> dict:
@@ -38,7 +32,7 @@ def _post(base: str, sender: str, message: str) -> dict:
 def test_follow_ups_keep_their_context_across_two_workers(index_dir, bot, tmp_path):
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text(f"tracker_store:\n  type: SQL\n  url: sqlite:///{tmp_path / 'trackers.db'}\n", encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, INDEX_DIR=str(index_dir), ENDPOINTS=str(endpoints))
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
                              "--preload", "server:create_app()"], cwd=REPO, env=env,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
 
 from server import create_app
 
@@ -432,11 +433,6 @@ def test_public_url_makes_citation_links_absolute(app_with):
 # ---- python server.py ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _get(url: str):
     try:
@@ -448,7 +444,7 @@ def _get(url: str):
 
 @pytest.mark.slow
 def test_python_server_py_serves_pages_at_once_and_answers_when_ready(index_dir, bot):
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), INDEX_DIR=str(index_dir), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "server.py"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -493,7 +489,7 @@ def test_rasa_backend_down_is_503_in_chinese(bot):
 
     from bot.remote import RemoteRasaDialogue
 
-    relay = replace(bot, dialogue=RemoteRasaDialogue(f"http://127.0.0.1:{_free_port()}", timeout=2))
+    relay = replace(bot, dialogue=RemoteRasaDialogue(f"http://127.0.0.1:{free_port()}", timeout=2))
     client = create_app({"TESTING": True, "BOT": relay}).test_client()
     response = post(client, {"sender": "r", "message": "应急广播建设进展如何"})
     assert_error(response, 503, "upstream_unavailable")

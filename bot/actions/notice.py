@@ -80,8 +80,8 @@ def _wants_debug(tracker: Tracker) -> bool:
     return bool(((tracker.latest_message or {}).get("metadata") or {}).get("debug"))
 
 
-class NoticeAction(Action, abc.ABC):
-    """Base of the notice actions: the answerer is injected, never built inside the action.
+class AnswererAction(Action, abc.ABC):
+    """An action with the answerer injected, never built inside the action.
 
     :param answerer: the :class:`Answerer` to use; ``None`` means the process-wide default
         (what the rasa-sdk action server gets).
@@ -93,6 +93,14 @@ class NoticeAction(Action, abc.ABC):
     @property
     def answerer(self) -> Answerer:
         return self._answerer or _default_answerer()
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The action's name (abstract here: the action server registers only concrete actions)."""
+
+
+class NoticeAction(AnswererAction, abc.ABC):
+    """Base of the notice actions: answer from the notices and set the follow-up slots."""
 
     @abc.abstractmethod
     def answer(self, tracker: Tracker) -> Answer:
@@ -191,22 +199,11 @@ class ActionContact(NoticeAction):
         return self.answerer.contact_or_answer(_text(tracker), context_from(tracker))
 
 
-class ChannelsAction(Action, abc.ABC):
+class ChannelsAction(AnswererAction, abc.ABC):
     """Utter a ``domain.yml`` response filled with the notice's own supervision channels (phone,
     postal address, e-mail, as the notice states them). Nothing is quoted as an answer."""
 
     response: str = ""
-
-    def __init__(self, answerer: Answerer | None = None) -> None:
-        self._answerer = answerer
-
-    @property
-    def answerer(self) -> Answerer:
-        return self._answerer or _default_answerer()
-
-    @abc.abstractmethod
-    def name(self) -> str:
-        """The action's name (abstract: the action server registers only concrete actions)."""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
         fields = self.answerer.channels(tracker.get_slot(C.SLOT_LAST_DOC))

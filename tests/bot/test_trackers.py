@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
+
+from tests.conftest import free_port
 
 from bot import constants as C
 from bot.dialogue import Dialogue
@@ -15,17 +16,12 @@ from bot.trackers import (MAX_EVENTS, InMemoryTrackerStore, RedisTrackerStore, S
                           read_endpoints, tracker_store)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
     """Debian's redis-server, started in a temp dir on a free loopback port, stopped after."""
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = _free_port()
+    port = free_port()
     folder = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
                              "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
