@@ -9,22 +9,19 @@ sentences of the passages that really answer, names the item they come from, and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-
-
 from index.search import Retriever, SearchResult
 from index.text import bigrams, has_chinese, normalize, words
+from bot.citations import Answer, Citation, cite_label as _cite_label, join_quotes as _join_quotes
+from bot.citations import node_label as _node_label
 from bot.constants import UTTER_OUT_OF_SCOPE
 from bot.itemref import parse_item_number
 from bot.replies import load_domain, render
-from bot.scope import asks_name, foreign_names, knows, main_clause, type_unmet
+from bot.scope import foreign_names, main_clause
+from bot.followups import FollowUps
 from bot.turns import Context, Reading, TurnReader, base_anchor as _base_anchor
 from knowledge.parser import Node
 
 MAX_QUESTION_CHARS = 500
-# In a follow-up ranked among the last topic's passages, the last one keeps the floor unless
-# another scores this much higher (a share of the best fused score).
-FOLLOW_UP_MARGIN = 0.15
 # A fused search score (1 = first for every passage ranker; a close labelled question adds up to
 # its weight on top) at which the search's choice is firm.
 FIRM_SEARCH_SCORE = 0.8
@@ -50,59 +47,6 @@ WELCOME_SUGGESTIONS = (
     "如何反映意见建议？",
 )
 _DIGIT_RE = re.compile(r"\d|[一二三四五六七八九十百千万]+[个座条家名项批]")
-
-
-@dataclass
-class Citation:
-    """Where an answer's sentences come from (the CLI's JSON contract)."""
-
-    doc: str
-    number: str
-    heading: str
-    path: str
-    anchor: str
-    passage: str
-    quote: str
-    score: float
-    title: str = ""
-    quote_spans: list[tuple[int, int]] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "doc": self.doc,
-            "number": self.number,
-            "heading": self.heading,
-            "path": self.path,
-            "anchor": self.anchor,
-            "passage": self.passage,
-            "quote": self.quote,
-            "score": round(float(self.score), 4),
-        }
-
-
-@dataclass
-class Answer:
-    """One reply to one question."""
-
-    question: str
-    text: str
-    abstained: bool
-    citations: list[Citation] = field(default_factory=list)
-    suggestions: list[str] = field(default_factory=list)
-    kind: str = "search"  # search | item | overview | contact | abstain | not_covered | empty
-    debug: dict = field(default_factory=dict)
-    # The passage the conversation is about when nothing is cited (not_covered: 第4条 does not
-    # speak of 连南, and 那全市的呢 still asks about 第4条): (doc, anchor).
-    about: tuple[str, str] | None = None
-
-    def to_dict(self) -> dict:
-        """The JSON contract: question, answer, abstained, citations (≤ 3, best first)."""
-        return {
-            "question": self.question,
-            "answer": self.text,
-            "abstained": self.abstained,
-            "citations": [c.to_dict() for c in self.citations[:3]],
-        }
 
 
 class Answerer:
@@ -131,6 +75,7 @@ class Answerer:
             policy = ScopePolicy(IntentClassifier(retriever.embedder, cache_dir=retriever.build_dir))
         self.policy = policy
         self.reader = TurnReader(retriever)
+        self.follow_ups = FollowUps(self)
         self._overview_words: set[str] | None = None
         self._contact_words: str | None = None
 
@@ -201,7 +146,7 @@ class Answerer:
                               anchor=context.get("last_anchor") or context.get("last_item"))
         reading = self.reader.read(question, context)
         if reading.follow_up:
-            followed = self._answer_follow_up(question, reading, context)
+            followed = self.follow_ups.answer(question, reading, context)
             if followed is not None:
                 return followed
         if _OVERVIEW_RE.search(main_clause(normalize(question))) and not self.names_a_subject(question):
@@ -217,7 +162,7 @@ class Answerer:
                 turn = {"follow_up": True, "reading": {"kind": "ask", "places": [], "adds": [], "cue": ""},
                         "of": {"question": context.question, "anchor": last.anchor, "label": _node_label(last)},
                         "note": "单独看不回答；所问的都在上一条里，按追问处理"}
-                followed = self._ask_of(question, notice, last, self._passage_rows(notice.doc, last.anchor),
+                followed = self.follow_ups.ask_of(question, notice, last, self.follow_ups.passage_rows(notice.doc, last.anchor),
                                         context, turn)
                 if not followed.abstained:
                     return followed
@@ -329,14 +274,14 @@ class Answerer:
             abstain, decided_by = True, "没有中文，通报无从回答"
         turn = {"follow_up": False, "searched": result.query.text, "abstain": abstain, "decided_by": decided_by}
         if not abstain:
-            missing = self._place_not_in(question, result.hits[0].chunk)
+            missing = self.follow_ups.place_not_in(question, result.hits[0].chunk)
             if missing:
                 # 英德应急广播建了没: 第16条 lists other counties; it is not 英德's answer.
                 notice = self.library.notices[result.hits[0].chunk.doc]
                 node = notice.find(_base_anchor(result.hits[0].chunk))
                 if node is not None:
                     turn.update(abstain=True, decided_by=f"{_node_label(node)}没有写到{missing}")
-                    answer = self.not_covered(question, notice, node, self._passage_rows(notice.doc, node.anchor),
+                    answer = self.follow_ups.not_covered(question, notice, node, self.follow_ups.passage_rows(notice.doc, node.anchor),
                                               f"{missing}的相关情况", turn, missing)
                     answer.debug.update(features=features,
                                         hits=[_hit_debug(h, retriever, result) for h in result.hits])
@@ -368,196 +313,6 @@ class Answerer:
             text += f"\n另见{others}。"
         return Answer(question, text, False, citations, self.related_suggestions(top.chunk.anchor),
                       kind="search", debug=debug)
-
-    # ---- follow-ups -------------------------------------------------------------------------
-
-    def _answer_follow_up(self, question: str, reading: Reading, context: Context) -> Answer | None:
-        """A turn about the last subject, or ``None`` when it is to be read on its own after all."""
-        notice = self.library.notices.get(context.doc or "") or self.primary()[0]
-        last = notice.find(context.anchor or "")
-        rows = self._passage_rows(notice.doc, context.anchor or "")
-        if last is None or not rows:
-            return None
-        label = _node_label(last)
-        turn = {"follow_up": True, "reading": reading.to_dict(), "of": {"question": context.question,
-                                                                         "anchor": last.anchor, "label": label}}
-        if reading.kind == "more":
-            return self._more_of(question, notice, last, rows, context, turn)
-        if reading.kind == "ask":
-            return self._ask_of(question, notice, last, rows, context, turn)
-        if reading.kind == "place":
-            return self._in_place(question, notice, last, rows, reading.places, context, turn)
-        return self._refine(question, notice, last, reading, context, turn)
-
-    def _passage_rows(self, doc: str, anchor: str) -> list[int]:
-        """The sentence rows of a passage (every piece of a split item), in notice order."""
-        retriever = self.retriever
-        rows = [row for chunk in retriever.chunks if chunk.doc == doc and _base_anchor(chunk) == anchor
-                for row in retriever.rows_by_chunk.get(chunk.id, [])]
-        return sorted(rows, key=lambda r: retriever.sentence_rows[r][1])
-
-    def _rows_citation(self, notice, node: Node, rows: list[int], score: float = 1.0) -> Citation:
-        spans = [tuple(self.retriever.sentence_rows[r][1:]) for r in rows]
-        quote = _join_quotes(notice.text, spans)
-        return Citation(doc=notice.doc, number=node.number if node.kind == "item" else "", heading=node.heading,
-                        path=node.path, anchor=node.anchor, passage=notice.text[node.start:node.end].strip(),
-                        quote=quote, score=score, title=_node_title(node), quote_spans=spans)
-
-    def _more_of(self, question, notice, last: Node, rows: list[int], context: Context, turn: dict) -> Answer:
-        """还有呢 / 具体说说: the passage's sentences not quoted yet, or the whole passage."""
-        quoted = [tuple(q) for q in context.quoted]
-        fresh = [r for r in rows if not any(s < qe and qs < e for qs, qe in quoted
-                                            for s, e in [self.retriever.sentence_rows[r][1:]])]
-        label = _node_label(last)
-        turn.update(searched=f"（不检索）{label}中尚未引用的句子", abstain=False, decided_by="追问上一条的更多内容")
-        if fresh:
-            citation = self._rows_citation(notice, last, fresh[: self.max_sentences])
-            text = f"通报{label}还写道：{citation.quote}"
-        else:
-            citation = self._rows_citation(notice, last, rows)
-            text = f"通报{label}的内容已经全部列出，全文如下：{citation.quote}"
-        return Answer(question, text, False, [citation], self.related_suggestions(last.anchor), kind="search",
-                      debug={"follow_up": True, "turn": turn})
-
-    def _place_not_in(self, question: str, chunk) -> str:
-        """A place of the issuers' area the question names and the passage found never does (its
-        own city is no such place: 全市 is 清远市)."""
-        issuers = " ".join(self.retriever.issuers)
-        for place in self.reader.places(question):
-            core = re.sub(r"(市|县|区|镇|乡|村)$", "", place) or place
-            if core in issuers or not any(core in a or a in place for a in self.retriever.area):
-                continue
-            if not any(v in chunk.text for v in self._place_variants(place)):
-                return place
-        return ""
-
-    def _place_variants(self, place: str) -> list[str]:
-        """连南 → 连南, 连南瑶族自治县, 连南县: the ways the notices write one place."""
-        core = re.sub(r"(市|县|区|镇|乡|村)$", "", place) or place
-        found = [place, core] + [a for a in self.retriever.area if a.startswith(core)]
-        return list(dict.fromkeys(v for v in found if len(v) >= 2))
-
-    def _in_place(self, question, notice, last: Node, rows: list[int], places: list[str], context: Context,
-                  turn: dict) -> Answer:
-        """那连南呢？: the last passage's sentences about that place, or a plain "it does not say"."""
-        retriever = self.retriever
-        place = places[0]
-        variants = self._place_variants(place)
-        # Only the passage talked about: another passage naming the place is about something else
-        # (第5条 names 连州 and 连山 for its villages, not for 第4条's toilets).
-        about = [r for r in rows if any(v in retriever.sentence_text(r) for v in variants)]
-        ask = main_clause(normalize(question))
-        if not _ASK_RE.search(ask) and context.question:
-            ask = main_clause(normalize(context.question))  # 那连南呢 after 建了多少座 asks how many there
-        label = _node_label(last)
-        turn.update(searched=f"（不检索）{label}中提到{place}的句子", ask=ask)
-        if about and not type_unmet(ask, "。".join(retriever.sentence_text(r) for r in about), tuple(variants),
-                                    retriever.area):
-            turn.update(abstain=False, decided_by=f"{label}写到了{place}")
-            citation = self._rows_citation(notice, last, about[: self.max_sentences])
-            text = f"根据通报{label}，关于{place}：{citation.quote}"
-            return Answer(question, text, False, [citation], self.related_suggestions(last.anchor), kind="search",
-                          debug={"follow_up": True, "turn": turn})
-        turn.update(abstain=True, decided_by=f"{label}没有写到{place}" if not about else f"{label}没有说明{place}的这一点")
-        return self.not_covered(question, notice, last, rows, f"{place}的相关情况", turn, place)
-
-    def _ask_of(self, question, notice, last: Node, rows: list[int], context: Context, turn: dict) -> Answer:
-        """都在哪几个地方 / 测了多少人呢: the turn's ask, of the last passage. Its sentences are ranked
-        by the last question and the turn together; the kind of fact asked must be there."""
-        retriever = self.retriever
-        searched = f"{context.question or last.heading} {question}"
-        result = retriever.search_full(searched, top_k=1)
-        ask = main_clause(normalize(question))
-        subject = tuple(w for w in retriever.specific_words(context.question or last.heading))
-        passage = "。".join(retriever.sentence_text(r) for r in rows)
-        label = _node_label(last)
-        turn.update(searched=searched, within=[last.anchor], ask=ask)
-        # The decisive signals, as on a whole question: 几点开门 asks for a service, 局长叫什么 a name.
-        _, features = self.policy.decide(result, retriever)
-        unmet = type_unmet(ask, passage, subject, retriever.area) or asks_name(ask)
-        decisive = [f for f in features.get("decisive", []) if f != "type_unmet" and f not in _WHOLE_QUESTION_SIGNALS]
-        if unmet or decisive or not has_chinese(question):
-            turn.update(abstain=True, decided_by=f"{label}没有写到所问的这类内容" if unmet else
-                        "决定性信号：" + "、".join(decisive))
-            return self.not_covered(question, notice, last, rows, "这一点", turn)
-        ranked = sorted(rows, key=lambda r: -float(result.sentence_sims[r]))
-        chosen = sorted(ranked[: self.max_sentences], key=lambda r: retriever.sentence_rows[r][1])
-        turn.update(abstain=False, decided_by=f"追问{label}")
-        citation = self._rows_citation(notice, last, chosen)
-        text = f"根据通报{label}：{citation.quote}"
-        return Answer(question, text, False, [citation], self.related_suggestions(last.anchor), kind="search",
-                      debug={"follow_up": True, "turn": turn})
-
-    def not_covered(self, question: str, notice, node: Node, rows: list[int], what: str, turn: dict,
-                    place: str = "") -> Answer:
-        """The passage talked about does not say ``what`` was asked (连南的相关情况, 这一点): say so,
-        show what it does say (as what it says, never as the answer) and give the contact."""
-        summary = next((self.retriever.sentence_text(r) for r in rows if len(self.retriever.sentence_text(r)) >= 14),
-                       self.retriever.sentence_text(rows[0]))
-        label = _node_label(node)
-        text = (f"通报{label}没有{'单独' if place else ''}说明{what}，我无法据此回答。这一条写的是：{summary.strip()}"
-                f"如需了解{place or '更多'}的具体情况，欢迎联系：{self.contact_line()}。")
-        return Answer(question, text, True, [], self.related_suggestions(node.anchor), kind="not_covered",
-                      debug={"follow_up": turn.get("follow_up", False), "turn": turn}, about=(notice.doc, node.anchor))
-
-    def _group(self, notice, node: Node) -> set[str]:
-        """The anchors of ``node`` and its siblings (the items of its topic, the points of part 一)."""
-        parent = next((n for n in notice.walk() if node in n.children), None)
-        siblings = [c for c in parent.children if c.kind == node.kind] if parent and node.kind != "contact" else [node]
-        return {c.anchor for c in siblings} | {node.anchor}
-
-    def _refine(self, question, notice, last: Node, reading: Reading, context: Context, turn: dict) -> Answer | None:
-        """那经费怎么用的？: rank the turn among the last topic's passages (the last one winning ties).
-        A turn that adds words the notices never use, or a subject of another topic, is read on
-        its own (``None``): 那天气呢 is declined as 天气 would be."""
-        retriever = self.retriever
-        unknown = [w for w in reading.adds if not knows(w, retriever.vocabulary_text, retriever.synonyms)]
-        group = self._group(notice, last)
-        group_chunks = [c for c in retriever.chunks if c.doc == notice.doc and _base_anchor(c) in group]
-        group_text = " ".join(retriever.passage_words(c) for c in group_chunks)
-        elsewhere = [w for w in retriever.specific_words(" ".join(reading.adds)) if w not in group_text]
-        if unknown or elsewhere:
-            return None
-        result = retriever.search_full(question, top_k=len(retriever.chunks))
-        hits = [h for h in result.hits if h.chunk.doc == notice.doc and _base_anchor(h.chunk) in group]
-        if not hits:
-            return None
-        # "连南那边呢？" after 应急广播 stays there though 连南 also builds a sports centre.
-        best = hits[0].score
-        hits.sort(key=lambda h: -(h.score + (FOLLOW_UP_MARGIN * best if _base_anchor(h.chunk) == last.anchor else 0)))
-        result.hits = hits[:5]
-        top = result.hits[0]
-        # What singles out a few passages must be in the one found (措施 or 检查 are everywhere).
-        specific = set(retriever.specific_words(" ".join(reading.adds)))
-        absent = [w for w in reading.adds if w in specific and w not in retriever.passage_words(top.chunk)]
-        if absent:
-            # 那因公出国呢 after 因私出国: the passage found does not speak of 因公 at all.
-            node = notice.find(_base_anchor(top.chunk)) or last
-            turn.update(searched=question, within=sorted(group), abstain=True,
-                        decided_by=f"{_node_label(node)}没有写到{'、'.join(absent)}")
-            return self.not_covered(question, notice, node, self._passage_rows(notice.doc, node.anchor),
-                                    f"{'、'.join(absent)}的情况", turn)
-        if reading.places and _base_anchor(top.chunk) == last.anchor:
-            # 那连南要啥时候才升级好: the last passage, in that place: its sentences about it must say
-            return self._in_place(question, notice, last, self._passage_rows(notice.doc, last.anchor),
-                                  reading.places, context, turn)
-        if reading.places:
-            variants = [v for p in reading.places for v in self._place_variants(p)]
-            if not any(v in top.chunk.text for v in variants):
-                node = notice.find(_base_anchor(top.chunk)) or last
-                turn.update(searched=question, abstain=True, decided_by=f"{_node_label(node)}没有写到{reading.places[0]}")
-                return self.not_covered(question, notice, node, self._passage_rows(notice.doc, node.anchor),
-                                        f"{reading.places[0]}的相关情况", turn, reading.places[0])
-        # In a follow-up the learnt model (trained on whole questions) does not apply to a
-        # fragment; the decisive signals do: 那怎么报名呢 is a personal service, 那公安局呢 another
-        # office, 那有多少钱呢 a sum the passage must state.
-        _, features = self.policy.decide(result, retriever)
-        decisive = [f for f in features.get("decisive", []) if f not in _WHOLE_QUESTION_SIGNALS]
-        features["decisive"] = decisive
-        abstain = bool(decisive)
-        turn.update(searched=question, within=sorted(group), abstain=abstain,
-                    decided_by=("决定性信号：" + "、".join(features["decisive"])) if abstain else "在上一话题的条目中找到")
-        return self._compose(question, result, result, abstain, features, turn)
 
     def _also_answers(self, hit, top, basis: SearchResult) -> bool:
         # A second passage is cited only when it is nearly as good on both views, judged on the
@@ -664,21 +419,8 @@ class Answerer:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-_ASK_RE = re.compile(r"[几多哪啥咋谁]|什么|怎么|如何|有没有|是不是|吗")
-# Signals that judge a whole question, not a follow-up's fragment: a label is on a whole question.
-_WHOLE_QUESTION_SIGNALS = ("labelled_declined",)
 
 
-def _mentions_any(sentence: str, subject: list[str]) -> bool:
-    return any(w in sentence or any(w[i:i + 2] in sentence for i in range(len(w) - 1)) for w in subject)
-
-
-def _node_title(node: Node) -> str:
-    return f"第{node.number}条 {node.heading}" if node.kind == "item" else node.heading
-
-
-def _node_label(node: Node) -> str:
-    return f"第{node.number}条“{node.heading}”" if node.kind == "item" else f"“{node.heading}”部分"
 
 
 def _decided_by(features: dict, abstain: bool) -> str:
@@ -700,22 +442,8 @@ def _topic_of(notice, item: Node) -> str:
     return f"“{topic.label}{topic.heading}”" if topic else "通报"
 
 
-def _join_quotes(text: str, spans: list[tuple[int, int]]) -> str:
-    out = []
-    prev_end = None
-    for s, e in spans:
-        piece = text[s:e].strip()
-        if prev_end is not None and s > prev_end and text[prev_end:s].strip():
-            out.append("……")
-        out.append(piece)
-        prev_end = e
-    return "".join(out)
 
 
-def _cite_label(c: Citation) -> str:
-    if c.number:
-        return f"第{c.number}条“{c.heading}”"
-    return f"“{c.heading}”部分"
 
 
 def _question_for(item: Node) -> str:
