@@ -22,7 +22,6 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import constants as C
-from bot.actions.notice import context_of
 from bot.actions import (
     ActionAnswerFromNotice,
     ActionComplaint,
@@ -31,11 +30,11 @@ from bot.actions import (
     ActionItemByNumber,
     ActionOverview,
 )
+from bot.actions.notice import context_of
 from bot.answer import MAX_QUESTION_CHARS, Answerer
 from bot.nlu import BOT_DIR, IntentClassifier
-from bot.replies import DOMAIN_FILE
 from bot.privacy import mask
-from bot.replies import load_domain, render
+from bot.replies import DOMAIN_FILE, load_domain, render
 from bot.trackers import InMemoryTrackerStore, Session, TrackerStore, trim_metadata
 from index.text import normalize
 
