@@ -43,13 +43,18 @@ index: $(MODEL)
 run: $(MODEL)
 	HOST=$(HOST) PORT=$(PORT) $(PY) server.py
 
-# Conversations in SQLite under var/ (bot/endpoints.yml), so both workers share them.
+# Conversations in SQLite under var/ (bot/endpoints.yml), so both workers share them. gthread
+# workers: a slow or idle connection holds one thread, not a worker; the access log has method,
+# path without query, status and milliseconds, and no client address.
 serve: $(MODEL)
 	$(PY) -m bot index --if-needed
-	ENDPOINTS=bot/endpoints.yml $(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --preload 'server:create_app()'
+	ENDPOINTS=bot/endpoints.yml $(BIN)/gunicorn --workers 2 --worker-class gthread --threads 8 \
+		--timeout 60 --keep-alive 5 --bind $(HOST):$(PORT) --preload \
+		--access-logfile - --access-logformat '%(m)s %(U)s %(s)s %(M)sms' 'server:create_app()'
 
+# rasa-sdk reads the interface from SANIC_HOST; it binds HOST (loopback by default), not 0.0.0.0.
 actions: $(MODEL)
-	$(PY) -m rasa_sdk --actions bot.actions --port 5055
+	SANIC_HOST=$(HOST) $(PY) -m rasa_sdk --actions bot.actions --port 5055
 
 # Debian's Chromium (never `playwright install`) and a CJK font so screenshots show Chinese.
 browser:

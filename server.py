@@ -18,6 +18,7 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.serving import WSGIRequestHandler
 
 from bot.remote import RasaUnavailableError
 
@@ -54,6 +55,12 @@ DEFAULTS = {
 _INT_KEYS = ("PORT", "MAX_MESSAGE_CHARS", "MAX_SENDER_CHARS", "MAX_CONTENT_LENGTH", "MAX_SESSIONS")
 _API_PREFIXES = ("/webhooks/", "/healthz", "/api/")
 _MAX_HIGHLIGHTS = 12
+# Text a citizen can type: no lone surrogates (they cannot be encoded, and the tokenizer and JSON
+# encoder fail on them) and no control characters but tab and line breaks.
+_BAD_CHARS_RE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# metadata: a small, flat object (the widget sends the page and the notice).
+_MAX_METADATA_CHARS = 2048
+_MAX_METADATA_DEPTH = 3
 _HL_RE = re.compile(r"^(\d{1,7})-(\d{1,7})$")
 
 CSP = (
@@ -301,6 +308,11 @@ def webhook():
         body = request.get_json(force=True, silent=True)
     except RecursionError:  # "[[[[…]]]]" nested deeper than the parser goes
         body = None
+    except HTTPException:  # 413 and the like keep their own status
+        raise
+    except Exception:  # noqa: BLE001 — a body the server cannot read (a malformed chunk) is the client's
+        log.info("unreadable request body on %s", request.path)
+        return _bad_request("invalid_body", "请求内容无法读取，请重新发送。", "The request body could not be read.")
     if body is None:
         return _bad_request("invalid_json", "请求内容不是有效的 JSON。", "The request body must be a JSON object.")
     if not isinstance(body, dict):
@@ -314,8 +326,15 @@ def webhook():
             return _bad_request(
                 "wrong_type", f"字段 {field} 应为文本。", f"Field {field!r} must be a string, got {type(body[field]).__name__}."
             )
+        if _BAD_CHARS_RE.search(body[field]):
+            return _bad_request("invalid_characters", f"字段 {field} 含有无法识别的字符，请删除后再试。",
+                                f"Field {field!r} holds a control character or a lone surrogate.")
     sender, message = body["sender"].strip(), body["message"]
     metadata = body.get("metadata")
+    if metadata is not None and isinstance(metadata, dict) and not _metadata_ok(metadata):
+        return _bad_request("invalid_metadata", "附加信息（metadata）过大、层级过深或含有无法识别的字符。",
+                            f"Field 'metadata' must be a small object (at most {_MAX_METADATA_CHARS} characters, "
+                            f"{_MAX_METADATA_DEPTH} levels) of plain text.")
     if not sender:
         return _bad_request("empty_sender", "发送者标识（sender）不能为空。", "Field 'sender' must not be empty.")
     if len(sender) > current_app.config["MAX_SENDER_CHARS"]:
@@ -356,6 +375,27 @@ def webhook():
         custom.setdefault("suggestions", [])
         out.append({"recipient_id": msg.get("recipient_id", sender), "text": msg.get("text", ""), "custom": custom})
     return jsonify(out)
+
+
+def _metadata_ok(value, depth: int = 1) -> bool:
+    """Whether ``metadata`` is small, shallow and holds only encodable text."""
+    import json
+
+    if depth == 1:
+        try:
+            if len(json.dumps(value, ensure_ascii=False)) > _MAX_METADATA_CHARS:
+                return False
+        except (TypeError, ValueError, RecursionError):
+            return False
+    if depth > _MAX_METADATA_DEPTH:
+        return False
+    if isinstance(value, dict):
+        return all(_metadata_ok(k, depth + 1) and _metadata_ok(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_metadata_ok(v, depth + 1) for v in value)
+    if isinstance(value, str):
+        return not _BAD_CHARS_RE.search(value)
+    return True
 
 
 def _preflight() -> Response:
@@ -568,13 +608,24 @@ def widget_js():
     return response
 
 
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, announcing no versions (``Server: zhenggai-qa``, not Werkzeug's
+    and Python's); gunicorn names itself without one."""
+
+    server_version = "zhenggai-qa"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+
+
 def main() -> None:
     """``python server.py``: serve on HOST:PORT at once, loading the bot in the background."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app({"WARM_UP": os.environ.get("WARM_UP") or "background"})
     host, port = app.config["HOST"], app.config["PORT"]
     log.info("serving on http://%s:%s (the bot answers once /healthz says ok)", host, port)
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    app.run(host=host, port=port, threaded=True, use_reloader=False, request_handler=QuietRequestHandler)
 
 
 if __name__ == "__main__":
