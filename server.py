@@ -49,6 +49,9 @@ DEFAULTS = {
     # "embedded" (the dialogue runs in-process) or "rasa" (relay to RASA_URL's REST channel).
     "BOT_BACKEND": None,
     "RASA_URL": None,
+    # /healthz shows its details (model, counts, the reason of a failed load) on loopback, or to a
+    # request carrying this token in X-Health-Token; the public sees only the status.
+    "HEALTH_TOKEN": "",
     # The demo page's site name; unset: the issuer without "中共" and "党组".
     "SITE_NAME": "",
 }
@@ -414,10 +417,24 @@ def rest_status():
     return jsonify({"status": "ok"})
 
 
+def _may_see_details() -> bool:
+    """Operations: a request from this machine (not relayed by a proxy) or with the health token."""
+    import hmac
+
+    token = current_app.config["HEALTH_TOKEN"]
+    if token and hmac.compare_digest(request.headers.get("X-Health-Token", ""), token):
+        return True
+    return request.remote_addr in ("127.0.0.1", "::1") and "X-Forwarded-For" not in request.headers
+
+
 def healthz():
-    """200 when the model and index are loaded, 503 while loading or after a failed load."""
+    """200 when the model and index are loaded, 503 while loading or after a failed load; the
+    details only for operations (:func:`_may_see_details`)."""
     state = _state()
+    details = _may_see_details()
     if state.ready.is_set():
+        if not details:
+            return jsonify({"status": "ok"})
         retriever = state.bot.retriever
         return jsonify({
             "status": "ok",
@@ -426,12 +443,17 @@ def healthz():
             "chunks": len(getattr(retriever, "chunks", []) or []),
         })
     if state.error:
+        if not details:
+            return _error(503, "unavailable", "咨询服务暂时不可用，请稍后再试。", "The service is unavailable.")
         # The project's errors read "中文 / English": the operator gets both halves.
         zh, _, en = state.error.partition(" / ")
         return _error(503, "unavailable", f"咨询服务加载失败：{zh}" if en else "咨询服务加载失败，请查看服务日志。",
                       en or "The bot failed to load; see the server log.")
     waited = round(time.monotonic() - state.started, 1)
-    return jsonify({"status": "starting", "message": "咨询服务正在启动。", "seconds": waited}), 503
+    body = {"status": "starting", "message": "咨询服务正在启动。"}
+    if details:
+        body["seconds"] = waited
+    return jsonify(body), 503
 
 
 # ---- pages --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ vectors are cached beside the search index, keyed by the file's hash and the mod
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from collections import defaultdict
@@ -22,6 +23,7 @@ from bot import constants as C
 from bot.itemref import parse_item_number
 from index.text import normalize
 
+log = logging.getLogger(__name__)
 BOT_DIR = Path(__file__).resolve().parent
 NLU_FILE = BOT_DIR / "data" / "nlu.yml"
 # Intents whose reply is not a search of the notice: an unsure guess of one of these would hide a
@@ -149,24 +151,45 @@ class IntentClassifier:
                 raise ValueError(f"{self.nlu_file} has no intent examples")
             digest = hashlib.sha256(self.nlu_file.read_bytes() + self.embedder.name.encode()).hexdigest()[:16]
             cache = self.cache_dir / f"nlu-{digest}.npy"
-            vectors = None
-            if cache.exists():
-                try:
-                    vectors = np.load(cache)
-                    if vectors.shape[0] != len(self.examples):
-                        vectors = None
-                except (OSError, ValueError):
-                    vectors = None
+            vectors = self._read_cache(cache)
             if vectors is None:
                 vectors = np.asarray(self.embedder.embed_queries([normalize(e.text) for e in self.examples]),
                                      dtype=np.float32)
-                self.cache_dir.mkdir(parents=True, exist_ok=True)
-                tmp = cache.with_suffix(".tmp.npy")
-                np.save(tmp, vectors)
-                tmp.replace(cache)
+                self._write_cache(cache, vectors)
             self.vectors = vectors
             self.labels = np.array([e.intent for e in self.examples])
             self._known = {" ".join(e.text.lower().split()) for e in self.examples}
+
+    def _read_cache(self, cache: Path) -> np.ndarray | None:
+        """The cached example vectors, only if their recorded hash and shape still hold: a file
+        overwritten with other vectors of the same shape is detected and rebuilt, never used."""
+        stamp = cache.with_suffix(".sha256")
+        if not cache.exists() or not stamp.exists():
+            return None
+        try:
+            raw = cache.read_bytes()
+            if hashlib.sha256(raw).hexdigest() != stamp.read_text(encoding="utf-8").strip():
+                log.warning("NLU cache %s is damaged; embedding the examples again", cache.name)
+                return None
+            vectors = np.load(cache)
+        except (OSError, ValueError) as exc:
+            log.warning("NLU cache %s unreadable (%s); embedding the examples again", cache.name, exc)
+            return None
+        return vectors if vectors.shape[0] == len(self.examples) else None
+
+    def _write_cache(self, cache: Path, vectors: np.ndarray) -> None:
+        """Write the vectors and their hash, each atomically; a disk that refuses is only logged."""
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npy")
+            np.save(tmp, vectors)
+            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+            tmp.replace(cache)
+            stamp_tmp = cache.with_suffix(".sha256.tmp")
+            stamp_tmp.write_text(digest + "\n", encoding="utf-8")
+            stamp_tmp.replace(cache.with_suffix(".sha256"))
+        except OSError as exc:  # read-only or full: answer from memory, cache next time
+            log.warning("could not cache the NLU vectors in %s: %s", self.cache_dir, exc)
 
     def knows(self, text: str) -> bool:
         """Whether ``text`` is one of the training examples (case and spaces aside)."""

@@ -142,6 +142,43 @@ def _write_atomic_dir(target: Path, write) -> None:
         raise
 
 
+def _check_files(folder: Path, manifest: dict) -> None:
+    """:raises IndexUnusableError: unless the manifest lists every index file and each is intact."""
+    for name, digest in (manifest.get("files") or {}).items():
+        path = folder / name
+        if not path.exists() or _sha(path) != digest:
+            raise IndexUnusableError(f"索引文件 {name} 已损坏 / index file {name} is damaged")
+    if sorted(manifest.get("files") or ()) != sorted(INDEX_FILES):
+        raise IndexUnusableError("索引清单不完整 / manifest does not list the index files")
+
+
+# A build's leftovers (a temporary folder, a half-written vector file) older than this are from an
+# interrupted build, not one running now, and are removed at the next start.
+STALE_TEMP_SECONDS = 600
+
+
+def clean_stale_temp(folder: Path) -> list[str]:
+    """Remove what an interrupted build left in ``folder`` (``.current-*``, ``*.tmp.npy``).
+
+    :returns: the names removed.
+    """
+    removed = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for path in list(folder.glob(".current-*")) + list(folder.glob("*.tmp.npy")):
+        try:
+            if now - path.stat().st_mtime < STALE_TEMP_SECONDS:
+                continue
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed.append(path.name)
+        except OSError as exc:  # read-only or vanished: the index is still usable
+            log.warning("could not remove %s: %s", path, exc)
+    if removed:
+        log.warning("removed what an interrupted build left: %s", ", ".join(removed))
+    return removed
+
+
 class Retriever:
     """Hybrid FAISS + BM25 retriever over a library of notices.
 
@@ -228,6 +265,7 @@ class Retriever:
             return self.manifest
 
     def _open(self, force_build: bool) -> None:
+        clean_stale_temp(self.build_dir)
         self.embedder.warm_up()
         self.library = load_library(self.library_dir)
         self.synonyms = self._synonyms if self._synonyms is not None else load_synonyms()
@@ -245,13 +283,15 @@ class Retriever:
         self._ready = True
 
     def is_current(self) -> bool:
-        """Whether the index on disk matches the sources and the model (no model load needed)."""
+        """Whether the index on disk matches the sources and the model and every file it lists is
+        intact (their hashes are checked, as at load; no model load needed)."""
         path = self.index_dir / "manifest.json"
         if not path.exists():
             return False
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            _check_files(self.index_dir, manifest)
+        except (OSError, ValueError, IndexUnusableError):
             return False
         library_dir = self.library_dir or NOTICES_DIR
         return (
@@ -415,12 +455,7 @@ class Retriever:
         for key, value in expected.items():
             if manifest.get(key) != value:
                 raise IndexUnusableError(f"索引已过期（{key} 不一致） / index is stale: {key} differs")
-        for name, digest in (manifest.get("files") or {}).items():
-            path = folder / name
-            if not path.exists() or _sha(path) != digest:
-                raise IndexUnusableError(f"索引文件 {name} 已损坏 / index file {name} is damaged")
-        if sorted(manifest.get("files") or ()) != sorted(INDEX_FILES):
-            raise IndexUnusableError("索引清单不完整 / manifest does not list the index files")
+        _check_files(folder, manifest)
         return manifest
 
     def _load(self, expected: dict) -> None:

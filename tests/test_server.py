@@ -493,3 +493,17 @@ def test_rasa_backend_down_is_503_in_chinese(bot):
     client = create_app({"TESTING": True, "BOT": relay}).test_client()
     response = post(client, {"sender": "r", "message": "应急广播建设进展如何"})
     assert_error(response, 503, "upstream_unavailable")
+
+
+def test_healthz_shows_the_public_only_the_status(app_with):
+    app = app_with(HEALTH_TOKEN="s3cret")
+    public = app.test_client().get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.5"})
+    assert public.status_code == 200 and public.get_json() == {"status": "ok"}
+    proxied = app.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.5"})
+    assert proxied.get_json() == {"status": "ok"}  # relayed by a proxy: not this machine asking
+    operator = app.test_client().get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.5"},
+                                     headers={"X-Health-Token": "s3cret"})
+    assert operator.get_json()["chunks"] > 0
+    wrong = app.test_client().get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.5"},
+                                  headers={"X-Health-Token": "guess"})
+    assert wrong.get_json() == {"status": "ok"}

@@ -246,3 +246,22 @@ def test_a_yes_no_question_about_email_use_is_not_a_contact_request(bot):
     assert message["custom"]["citations"][0]["anchor"] == "item-21"
     ours = bot.dialogue.handle("mail-ours", "能发邮件给你们吗")[0]  # a yes/no that is a contact request
     assert ours["custom"]["kind"] == "contact" and "qywgltj@gdqy.gov.cn" in ours["text"]
+
+
+def test_a_damaged_nlu_cache_is_rebuilt_and_intents_are_unchanged(bot, tmp_path):
+    """The example vectors cached beside the index carry their hash: random vectors of the same
+    shape written over them are detected, and the examples embedded again."""
+    import numpy as np
+
+    from bot.nlu import IntentClassifier
+
+    first = IntentClassifier(bot.embedder, cache_dir=tmp_path)
+    first.warm_up()
+    cache = next(tmp_path.glob("nlu-*.npy"))
+    rng = np.random.default_rng(0)
+    np.save(cache, rng.standard_normal(first.vectors.shape).astype(np.float32))
+    second = IntentClassifier(bot.embedder, cache_dir=tmp_path)
+    second.warm_up()
+    assert np.allclose(second.vectors, first.vectors)
+    for text, intent in (("你好", C.INTENT_GREET), ("谢谢", C.INTENT_THANK), ("再见", C.INTENT_GOODBYE)):
+        assert second.parse(text)["intent"]["name"] == intent

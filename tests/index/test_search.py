@@ -117,6 +117,35 @@ def test_a_damaged_index_is_rebuilt_not_used(small_index, tmp_path):
     assert len(faiss_file.read_bytes()) > 100
 
 
+def test_if_needed_sees_a_truncated_file(small_index, tmp_path):
+    """`bot index --if-needed` asks is_current(): it checks the files' hashes, not only the fields."""
+    fresh, build = _copy(small_index, tmp_path)
+    assert fresh.is_current()
+    faiss_file = build / "current" / "sentences.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:-10])
+    assert not fresh.is_current()
+
+
+def test_an_interrupted_builds_leftovers_are_removed_at_the_next_start(small_index, tmp_path):
+    import os
+    import time
+
+    fresh, build = _copy(small_index, tmp_path)
+    left = build / ".current-abc123"
+    left.mkdir()
+    (left / "chunks.json").write_text("{}", encoding="utf-8")
+    half = build / "nlu-0123.tmp.npy"
+    half.write_bytes(b"half")
+    recent = build / ".current-now"
+    recent.mkdir()  # a build running now is left alone
+    old = time.time() - 3600
+    for path in (left, half):
+        os.utime(path, (old, old))
+    fresh.warm_up()
+    assert not left.exists() and not half.exists() and recent.exists()
+    assert fresh.search("防溺水教育怎么做的", top_k=1)[0].chunk.anchor == "item-7"
+
+
 def test_garbage_manifest_and_mismatched_model_rebuild(small_index, tmp_path):
     fresh, build = _copy(small_index, tmp_path)
     manifest_path = build / "current" / "manifest.json"
