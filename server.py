@@ -241,6 +241,14 @@ def _allowed_origin(origin: str | None) -> str | None:
     return None
 
 
+def _own_origin(origin: str) -> bool:
+    """Whether ``origin`` is this service itself (its demo and notice pages), as the request or
+    ``PUBLIC_URL`` names it."""
+    origin = origin.rstrip("/")
+    public = re.match(r"^https?://[^/]+", current_app.config["PUBLIC_URL"] or "")
+    return origin == request.host_url.rstrip("/") or bool(public and origin == public.group())
+
+
 def _headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -307,6 +315,11 @@ def webhook():
     """Rasa's REST channel: ``{"sender", "message", "metadata"?}`` in, a list of messages out."""
     if request.method == "OPTIONS":
         return _preflight()
+    origin = request.headers.get("Origin")
+    if origin and not _allowed_origin(origin) and not _own_origin(origin):
+        # CORS only stops a browser from reading the reply; the question would still be answered.
+        return _error(403, "origin_not_allowed", "该网站未获授权嵌入本咨询服务。",
+                      "This origin is not listed in ALLOWED_ORIGINS.")
     try:
         body = request.get_json(force=True, silent=True)
     except RecursionError:  # "[[[[…]]]]" nested deeper than the parser goes

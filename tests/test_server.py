@@ -251,6 +251,7 @@ def test_cors_only_for_listed_origins(app_with):
     assert ok.headers["Access-Control-Allow-Origin"] == "https://www.example.gov.cn"
     assert "Origin" in ok.headers["Vary"]
     other = post(client, {"sender": "c", "message": "你好"}, headers={"Origin": "https://evil.example"})
+    assert_error(other, 403, "origin_not_allowed")  # refused before any work, not answered unread
     assert "Access-Control-Allow-Origin" not in other.headers
     pre = client.options(WEBHOOK, headers={"Origin": "https://intranet.example:8443",
                                            "Access-Control-Request-Method": "POST",
@@ -264,9 +265,15 @@ def test_cors_only_for_listed_origins(app_with):
     assert "Access-Control-Allow-Origin" not in bad.headers
 
 
-def test_no_cors_by_default(client):
-    response = post(client, {"sender": "c", "message": "你好"}, headers={"Origin": "https://www.example.gov.cn"})
+def test_no_cors_by_default(client, bot):
+    before = bot.dialogue.sender_count
+    response = post(client, {"sender": "cross", "message": "你好"}, headers={"Origin": "https://www.example.gov.cn"})
+    assert_error(response, 403, "origin_not_allowed")
     assert "Access-Control-Allow-Origin" not in response.headers
+    assert bot.dialogue.sender_count == before
+    # the service's own pages (the demo page, the notice page) post from its own origin
+    own = post(client, {"sender": "own", "message": "你好"}, headers={"Origin": "http://localhost"})
+    assert own.status_code == 200
 
 
 # ---- pages -----------------------------------------------------------------------------------------
