@@ -141,9 +141,7 @@ class Answerer:
         number = parse_item_number(question)
         if number is not None:
             return self.item_answer(number, question)
-        if isinstance(context, dict):  # the slots, as a Rasa tracker holds them
-            context = Context(question=context.get("last_question"), doc=context.get("last_doc"),
-                              anchor=context.get("last_anchor") or context.get("last_item"))
+        context = _as_context(context)
         reading = self.reader.read(question, context)
         if reading.follow_up:
             followed = self.follow_ups.answer(question, reading, context)
@@ -189,10 +187,7 @@ class Answerer:
 
     def _reads_as_follow_up(self, question: str, context) -> bool:
         """邮编呢 after the contact paragraph, 邮箱那个是咋回事 after 第21条: about the last passage."""
-        if isinstance(context, dict):
-            context = Context(question=context.get("last_question"), doc=context.get("last_doc"),
-                              anchor=context.get("last_anchor") or context.get("last_item"))
-        return self.reader.read(question, context).follow_up
+        return self.reader.read(question, _as_context(context)).follow_up
 
     def _asks_beyond_contact(self, question: str) -> bool:
         retriever = self.retriever
@@ -421,6 +416,14 @@ class Answerer:
 
 
 
+
+
+def _as_context(context) -> Context | None:
+    """A :class:`Context`, from one or from the slots as a Rasa tracker holds them."""
+    if isinstance(context, dict):
+        return Context(question=context.get("last_question"), doc=context.get("last_doc"),
+                       anchor=context.get("last_anchor") or context.get("last_item"))
+    return context
 
 
 def _decided_by(features: dict, abstain: bool) -> str:

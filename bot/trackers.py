@@ -124,22 +124,24 @@ class InMemoryTrackerStore(TrackerStore):
 
     def __init__(self, ttl: float = 1800, max_senders: int = 10000) -> None:
         super().__init__(ttl, max_senders)
-        self._sessions: OrderedDict[str, str] = OrderedDict()
+        # sender → (last seen, the session as JSON): stored as the other stores store it, so a
+        # caller's later changes to a session never leak in; expiry reads the time, not the JSON.
+        self._sessions: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _get(self, sender: str) -> Session | None:
         with self._lock:
-            raw = self._sessions.get(sender)
-        return Session.from_json(raw) if raw else None
+            entry = self._sessions.get(sender)
+        return Session.from_json(entry[1]) if entry else None
 
     def save(self, session: Session) -> None:
         now = time.time()
         with self._lock:
             self._sessions.pop(session.sender, None)
-            self._sessions[session.sender] = session.to_json()
+            self._sessions[session.sender] = (session.last_seen, session.to_json())
             while self._sessions:
-                oldest = Session.from_json(next(iter(self._sessions.values())))
-                if now - oldest.last_seen <= self.ttl and len(self._sessions) <= self.max_senders:
+                last_seen, _ = next(iter(self._sessions.values()))
+                if now - last_seen <= self.ttl and len(self._sessions) <= self.max_senders:
                     break
                 self._sessions.popitem(last=False)
 
