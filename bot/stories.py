@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from bot import constants as C
+from bot.nlu import strip_annotations
 from knowledge.questions import anchor_matches
 
 TESTS_DIR = Path(__file__).resolve().parent / "tests"
@@ -136,7 +137,8 @@ def load_stories(path: str | Path) -> list[Story]:
         turns: list[Turn] = []
         for step in raw.get("steps") or []:
             if "user" in step:
-                turns.append(Turn(str(step["user"]).strip(), str(step.get("intent") or "")))
+                # Rasa's entity markup (第[16](item_number)条) is not what the user typed.
+                turns.append(Turn(strip_annotations(str(step["user"]).strip())[0], str(step.get("intent") or "")))
             elif not turns:
                 raise ValueError(f"{path}: story {name!r} has a step before its first user turn")
             elif "action" in step:
