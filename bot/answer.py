@@ -13,10 +13,11 @@ from index.search import Retriever, SearchResult
 from index.text import bigrams, has_chinese, normalize, words
 from bot.citations import Answer, Citation, cite_label as _cite_label, join_quotes as _join_quotes
 from bot.citations import node_label as _node_label
-from bot.constants import UTTER_OUT_OF_SCOPE
+from bot.constants import INTENT_ASK_CONTACT, INTENT_COMPLAIN, INTENT_REQUEST_HUMAN, UTTER_OUT_OF_SCOPE
 from bot.itemref import parse_item_number
+from bot.nlu import load_examples
 from bot.replies import load_domain, render
-from bot.scope import foreign_names, main_clause
+from bot.scope import foreign_names, knows, main_clause
 from bot.followups import FollowUps
 from bot.turns import Context, Reading, TurnReader, base_anchor as _base_anchor
 from knowledge.parser import Node
@@ -26,6 +27,7 @@ MAX_QUESTION_CHARS = 500
 # its weight on top) at which the search's choice is firm.
 FIRM_SEARCH_SCORE = 0.8
 # Asks for a fact or a yes/no, which the list of topics does not answer.
+_ASKS_FOR_CHANNELS = (INTENT_ASK_CONTACT, INTENT_REQUEST_HUMAN, INTENT_COMPLAIN)
 _SPECIFIC_ASK_RE = re.compile(r"谁|什么时候|何时|哪天|哪年|是不是|会不会|为啥|为什么|有没有")
 # Yes/no: 还能用私人邮箱吗 asks whether, not for an address.
 _YES_NO_RE = re.compile(r"吗[？?。！!]*$|能不能|可不可以|是不是|有没有|行不行")
@@ -150,6 +152,9 @@ class Answerer:
         if _OVERVIEW_RE.search(main_clause(normalize(question))) and not self.names_a_subject(question):
             return self.overview(question)
         answer = self.search_answer(question, reading=reading)
+        narrowed = self.follow_ups.narrowed_away(question, reading, context, answer) if reading.follow_up else None
+        if narrowed is not None:
+            return narrowed
         if (answer.abstained and not answer.debug.get("features", {}).get("decisive")
                 and self.reader.names_only_the_last(question, context)):
             # On its own the learnt model declines 发了什么文件; after 第3条, whose passage names
@@ -196,8 +201,16 @@ class Answerer:
         if self._contact_words is None:
             notice, _ = self.primary()
             contact = next((c for c in retriever.chunks if c.anchor == "contact" and c.doc == notice.doc), None)
-            self._contact_words = retriever.passage_words(contact) if contact else ""
+            # The paragraph's words, and those people use to ask for its channels (the NLU
+            # examples of contact, hand-off and complaint requests: data, not a list here).
+            asked = " ".join(e.text for e in load_examples() if e.intent in _ASKS_FOR_CHANNELS)
+            self._contact_words = (retriever.passage_words(contact) if contact else "") + " " + asked
         if any(w not in self._contact_words for w in retriever.specific_words(question)):
+            return True
+        if any(w not in self._contact_words and not knows(w, retriever.vocabulary_text, retriever.synonyms)
+               for w in words(question) if len(w) >= 2):
+            # 山上着火打哪个电话 names what neither the notice nor a request for its channels
+            # speaks of: it asks for someone else's number, and the search says so.
             return True
         if _YES_NO_RE.search(question):
             # 还能用私人邮箱吗 asks whether; the contact paragraph answers it only when no other

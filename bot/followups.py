@@ -47,7 +47,10 @@ class FollowUps:
         if reading.kind == "more":
             return self._more_of(question, notice, last, rows, context, turn)
         if reading.kind == "ask":
-            return self.ask_of(question, notice, last, rows, context, turn)
+            asked = self.ask_of(question, notice, last, rows, context, turn)
+            # A tentative reading (谁来检查: no cue, only common words) stands only where the last
+            # passage answers it; otherwise the turn is read on its own.
+            return None if reading.tentative and asked.abstained else asked
         if reading.kind == "place":
             return self._in_place(question, notice, last, rows, reading.places, context, turn)
         return self._refine(question, notice, last, reading, context, turn)
@@ -163,6 +166,34 @@ class FollowUps:
         return Answer(question, text, True, [], self.answerer.related_suggestions(node.anchor), kind="not_covered",
                       debug={"follow_up": turn.get("follow_up", False), "turn": turn}, about=(notice.doc, node.anchor))
 
+    def narrowed_away(self, question: str, reading: Reading, context: Context, answer: Answer) -> Answer | None:
+        """A refining turn read on its own that lands back on the last passage, which does not
+        speak of what the turn adds (那博物馆党支部呢 after 图书馆党支部, 小型的演出也要报吗 after
+        大型演出): the notice does not say it; ``None`` when the answer stands."""
+        if reading.kind != "refine" or answer.abstained or not answer.citations:
+            return None
+        top = answer.citations[0]
+        if top.doc != context.doc or _item_of(top.anchor) != context.anchor:
+            return None
+        retriever = self.answerer.retriever
+        notice = self.answerer.library.notices.get(context.doc or "")
+        last = notice.find(context.anchor or "") if notice else None
+        if last is None:
+            return None
+        passage = " ".join(retriever.passage_words(c) for c in retriever.chunks
+                           if c.doc == notice.doc and _base_anchor(c) == last.anchor)
+        specific = set(retriever.specific_words(" ".join(reading.adds)))
+        missing = [w for w in reading.adds
+                   if not knows(w, retriever.vocabulary_text, retriever.synonyms) or (w in specific and w not in passage)]
+        if not missing:
+            return None
+        label = _node_label(last)
+        turn = {"follow_up": True, "reading": reading.to_dict(),
+                "of": {"question": context.question, "anchor": last.anchor, "label": label},
+                "searched": question, "abstain": True, "decided_by": f"{label}没有写到{'、'.join(missing)}"}
+        return self.not_covered(question, notice, last, self.passage_rows(notice.doc, last.anchor),
+                                f"{'、'.join(missing)}的情况", turn)
+
     def _group(self, notice, node: Node) -> set[str]:
         """The anchors of ``node`` and its siblings (the items of its topic, the points of part 一)."""
         parent = next((n for n in notice.walk() if node in n.children), None)
@@ -221,3 +252,8 @@ class FollowUps:
         turn.update(searched=question, within=sorted(group), abstain=abstain,
                     decided_by=("决定性信号：" + "、".join(features["decisive"])) if abstain else "在上一话题的条目中找到")
         return self.answerer._compose(question, result, result, abstain, features, turn)
+
+
+def _item_of(anchor: str) -> str:
+    """A split item's piece (item-4-p2) is its item; a point of part 一 (part-1-p2) is itself."""
+    return anchor.split("-p")[0] if anchor.startswith("item-") else anchor

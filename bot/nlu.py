@@ -21,7 +21,7 @@ import yaml
 
 from bot import constants as C
 from bot.itemref import parse_item_number
-from index.text import normalize
+from index.text import normalize, words
 
 log = logging.getLogger(__name__)
 BOT_DIR = Path(__file__).resolve().parent
@@ -39,6 +39,10 @@ _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 # Greetings, thanks, goodbyes and acknowledgements never ask anything (help and 什么意思 do).
 _SOCIAL = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK, C.INTENT_AFFIRM}
 # (A-not-A asks too: 打不打雷, 开没开.)
+# Small talk speaks to the bot (你几岁了, 你叫什么名字): a question that addresses no one (叫什么名字
+# 在哪) asks about the subject of the conversation, as does an unsure guess that it asks about the
+# bot (都是哪些人 有名单吗; 是真人在回复吗 is sure).
+_ADDRESSES_BOT_RE = re.compile(r"[你您妳]")
 _ASKS_RE = re.compile(r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|如何|是否|有没有|能不能|可不可以|([\u4e00-\u9fff])[不没]\1")
 # A complaint made as such (我要投诉, 举报你们), not a question about complaints (旅游投诉怎么处理).
 _COMPLAINT_RE = re.compile(r"(?:我|俺)(?:要|想|得|来|就要)(?:投诉|举报|告你们)|(?:投诉|举报)(?:你们|他们|这个局|你们局)")
@@ -57,6 +61,19 @@ class Example:
     text: str
     intent: str
     entities: list[dict]
+
+
+def _marking_words(examples: list[Example], intents: tuple[str, ...], share: float = 0.6) -> dict[str, set[str]]:
+    """For each intent, the words (of two characters or more) that its examples use and the other
+    intents' examples mostly do not (人工, 工作人员 for a hand-off): what a message of that intent
+    names, read from the training data."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    total: dict[str, int] = defaultdict(int)
+    for e in examples:
+        for w in {w for w in words(e.text) if len(w) >= 2}:
+            counts[e.intent][w] += 1
+            total[w] += 1
+    return {i: {w for w, n in counts[i].items() if n / total[w] >= share} for i in intents}
 
 
 def strip_annotations(line: str) -> tuple[str, list[dict]]:
@@ -138,6 +155,7 @@ class IntentClassifier:
         self.examples: list[Example] = []
         self.vectors: np.ndarray | None = None
         self._known: set[str] = set()
+        self._marks: dict[str, set[str]] = {}
 
     def warm_up(self) -> None:
         """Read the examples and embed them (or load their cached vectors)."""
@@ -158,6 +176,7 @@ class IntentClassifier:
             self.vectors = vectors
             self.labels = np.array([e.intent for e in self.examples])
             self._known = {" ".join(e.text.lower().split()) for e in self.examples}
+            self._marks = _marking_words(self.examples, (C.INTENT_REQUEST_HUMAN,))
 
     def _read_cache(self, cache: Path) -> np.ndarray | None:
         """The cached example vectors, only if their recorded hash and shape still hold: a file
@@ -245,8 +264,22 @@ class IntentClassifier:
                     and self._names_subject is not None and not self._names_subject(text))
             if not keep:
                 intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
-        if intent["name"] in _SOCIAL and _ASKS_RE.search(text) and not self.knows(text):
+        if intent["name"] == C.INTENT_ASK_ITEM_BY_NUMBER:
+            # Near 第八项说了什么 but with no item number in it (八项规定学习教育呢): only the
+            # search can answer it.
+            intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
+        unaddressed = (not _ADDRESSES_BOT_RE.search(text)
+                       and (intent["name"] == C.INTENT_CHITCHAT
+                            or (intent["name"] == C.INTENT_BOT_CHALLENGE
+                                and intent["confidence"] < self.ambiguity_threshold)))
+        if (intent["name"] in _SOCIAL or unaddressed) and _ASKS_RE.search(text) and not self.knows(text):
             # 对账销号是什么意思 is no acknowledgement, however near 好的 it sits.
+            intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
+        if (intent["name"] in self._marks and _ASKS_RE.search(text) and not self.knows(text)
+                and not any(w in self._marks[intent["name"]] for w in words(text))):
+            # A question near the hand-off examples that names nothing they name (你们还招人吗,
+            # 可以上门吗 vs 有没有人工) asks something: the search answers or declines. (Not for
+            # complaints: their questions are rhetorical, 这种通报谁信啊.)
             intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
         norm = normalize(text)
         if _COMPLAINT_RE.search(norm) or (_ACCUSATION_RE.search(norm)

@@ -84,13 +84,17 @@ class Reading:
     places: list[str] = field(default_factory=list)
     adds: list[str] = field(default_factory=list)
     cue: str = ""
+    # Read as a follow-up on no cue, only because it names nothing of its own: the answer
+    # keeps this reading only if the last passage answers it.
+    tentative: bool = False
 
     @property
     def follow_up(self) -> bool:
         return self.kind != "standalone"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "places": self.places, "adds": self.adds, "cue": self.cue}
+        return {"kind": self.kind, "places": self.places, "adds": self.adds, "cue": self.cue,
+                "tentative": self.tentative}
 
 
 class TurnReader:
@@ -145,10 +149,22 @@ class TurnReader:
                 return Reading("place", places, adds, "")
             if not adds and asks:
                 return Reading("ask", [], [], "")
+            if asks and self._only_common(adds):
+                # 谁来检查 after 工会经费: an ask naming only what many passages speak of (检查);
+                # what the notice never says (天气) is a subject of its own.
+                return Reading("ask", [], [], "", tentative=True)
             return Reading()
         if not adds:
             return Reading("ask" if asks else "more", [], [], cue)
         return Reading("refine", places, adds, cue)
+
+    def _only_common(self, adds: list[str]) -> bool:
+        """Whether every word is one the notices use across many passages (检查, 落实), so it
+        singles out no subject."""
+        retriever = self.retriever
+        vocabulary = retriever.vocabulary_text
+        specific = set(retriever.specific_words(" ".join(adds)))
+        return all(w in vocabulary and w not in specific for w in adds)
 
     def names_only_the_last(self, text: str, context: Context | None) -> bool:
         """Whether everything ``text`` names stands in the passage last answered from (发了什么文件
