@@ -91,6 +91,17 @@ DECLINED = "declined"
         [("工会经费怎么使用", "item-24"), ("那连山呢", DECLINED)],
         # on its own too: 第16条 lists other counties, not 英德
         [("英德的应急广播建好了没有", DECLINED)],
+        # an ask naming only what many passages speak of is asked of the last passage
+        [("工会经费超范围支出怎么杜绝", "item-25"), ("谁负责检查", "item-25")],
+        # a refinement the last passage never speaks of is not answered from it
+        [("市图书馆党支部获得了什么称号", "item-28"), ("那博物馆党支部呢", DECLINED)],
+        [("大型营业性演出怎么监管", "item-12"), ("小型的演出也要报吗", DECLINED)],
+        # a question that addresses no one is no small talk; nor is a question near the hand-off
+        # examples that names no person to hand off to
+        [("应急广播建设进展如何", "item-16"), ("叫什么名字", DECLINED)],
+        [("景区安全谁来管", "item-18"), ("你们单位还招人吗", DECLINED)],
+        # a phone for something the notice never speaks of is not the notice's phone
+        [("家里着火了打哪个电话", DECLINED)],
     ],
 )
 def test_follow_ups_off_topic_turns_and_topic_switches(bot, turns):
