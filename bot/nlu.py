@@ -46,13 +46,13 @@ _ADDRESSES_BOT_RE = re.compile(r"[你您妳]")
 _ASKS_RE = re.compile(r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|如何|是否|有没有|能不能|可不可以|([\u4e00-\u9fff])[不没]\1")
 # A complaint made as such (我要投诉, 举报你们), not a question about complaints (旅游投诉怎么处理).
 _COMPLAINT_RE = re.compile(r"(?:我|俺)(?:要|想|得|来|就要)(?:投诉|举报|告你们)|(?:投诉|举报)(?:你们|他们|这个局|你们局)")
-# An accusation: 你们 (or an office) as the subject of a habitual adverb (就是/就会/只会/根本/从来…),
+# An accusation: 你们 (or an office), opening a clause, as the subject of a habitual adverb (就是/就会/只会/根本/从来…),
 # asking nothing (你们就是官官相护), or 你们…有啥用 said rhetorically. Words of criticism themselves
 # (走过场, 套话) are the NLU complain examples' job, as data, not alternatives here.
 _ACCUSATION_RE = re.compile(
-    r"^(?:你们|你们局|你们单位|[\u4e00-\u9fff]{0,6}局)\S{0,10}?(?:就是|就会|就知道|只知道|只会|都是|全是|根本|从来|总是|老是|"
+    r"(?:^|[\s，,。！!；;])(?:你们|你们局|你们单位|[\u4e00-\u9fff]{0,6}局)\S{0,10}?(?:就是|就会|就知道|只知道|只会|都是|全是|根本|从来|总是|老是|"
     r"光会|光说|净|真是)|"
-    r"^你们\S{0,10}有(?:个屁|啥|什么)用")
+    r"(?:^|[\s，,。！!；;])你们\S{0,10}有(?:个屁|啥|什么)用")
 _ENTITY_RE = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 
 

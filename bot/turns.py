@@ -143,6 +143,10 @@ class TurnReader:
         asks = bool(_ASK_RE.search(rest))
         if not adds and places:
             return Reading("place", places, [], cue)
+        if (cue and not adds and not asks and _ELLIPTIC_END_RE.search(bare)
+                and not any(p.search(bare) for p in (_BACK_START_RE, _MORE_START_RE, _POINTER_RE))):
+            # 好嘞, 系咧: a final particle after no noun phrase resumes nothing (那经费呢 and 还有呢 do).
+            return Reading()
         if not cue:
             if places and all(w in self._passage_text(context) for w in adds):
                 # 英德有没有镇入选 after 入选的特色镇: the last subject, in another place
