@@ -17,7 +17,12 @@ from pathlib import Path
 from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from limits import parse_many
 from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
 from bot.remote import RasaUnavailableError
@@ -54,8 +59,16 @@ DEFAULTS = {
     "HEALTH_TOKEN": "",
     # The demo page's site name; unset: the issuer without "中共" and "党组".
     "SITE_NAME": "",
+    # Per client, on the public POST (Flask-Limiter's syntax, ";"-separated); "off": no limit.
+    "RATE_LIMITS": "20 per minute;200 per day",
+    # Where the counts live (a `limits` storage URI); unset: REDIS_URL when set, so limits hold
+    # across workers and machines, else this process's memory.
+    "RATE_LIMIT_STORAGE": "",
+    # How many proxies (nginx) stand in front: their X-Forwarded-For names the client. 0: none,
+    # and the header is ignored (anyone can send it).
+    "TRUSTED_PROXIES": 0,
 }
-_INT_KEYS = ("PORT", "MAX_MESSAGE_CHARS", "MAX_SENDER_CHARS", "MAX_CONTENT_LENGTH", "MAX_SESSIONS")
+_INT_KEYS = ("PORT", "MAX_MESSAGE_CHARS", "MAX_SENDER_CHARS", "MAX_CONTENT_LENGTH", "MAX_SESSIONS", "TRUSTED_PROXIES")
 _API_PREFIXES = ("/webhooks/", "/healthz", "/api/")
 _MAX_HIGHLIGHTS = 12
 # Text a citizen can type: no lone surrogates (they cannot be encoded, and the tokenizer and JSON
@@ -127,6 +140,16 @@ def _normalise(config: dict) -> None:
     if config["WARM_UP"] not in ("blocking", "background"):
         raise ValueError(f"WARM_UP must be 'blocking' or 'background', got {config['WARM_UP']!r}")
     config["PUBLIC_URL"] = (config["PUBLIC_URL"] or "").rstrip("/")
+    if config["TRUSTED_PROXIES"] < 0:
+        raise ValueError(f"TRUSTED_PROXIES must be 0 or more, got {config['TRUSTED_PROXIES']}")
+    limits = str(config["RATE_LIMITS"] or "").strip()
+    if limits.lower() in ("off", "none", "0"):
+        limits = ""
+    try:
+        parse_many(limits) if limits else None
+    except ValueError:
+        raise ValueError(f"RATE_LIMITS looks like '20 per minute;200 per day' (or 'off'), got {limits!r}") from None
+    config["RATE_LIMITS"] = limits
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -171,7 +194,38 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_error_handler(Exception, _internal_error)
     app.after_request(_headers)
     _routes(app)
+    _limit(app)
     return app
+
+
+def _limit(app: Flask) -> None:
+    """Rate-limit the public POST per client (Flask-Limiter). The client is the connection's
+    address, or, behind TRUSTED_PROXIES proxies, the address they put in X-Forwarded-For."""
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+    storage = app.config["RATE_LIMIT_STORAGE"] or app.config["REDIS_URL"] or "memory://"
+    limiter = Limiter(get_remote_address, app=app, storage_uri=storage, key_prefix="zhenggai-qa",
+                      enabled=bool(app.config["RATE_LIMITS"]),
+                      # a storage that fails (Redis down) lets the question through, and is logged
+                      swallow_errors=True)
+    app.extensions["rate_limiter"] = limiter
+    for endpoint in ("webhook",):
+        app.view_functions[endpoint] = limiter.limit(lambda: current_app.config["RATE_LIMITS"], methods=["POST"])(
+            app.view_functions[endpoint])
+    app.register_error_handler(RateLimitExceeded, _rate_limited)
+
+
+def _rate_limited(exc: RateLimitExceeded):
+    """429 with the JSON error body, Retry-After, and the notice's own channels for what is urgent."""
+    current = current_app.extensions["rate_limiter"].current_limit
+    retry = max(1, int(current.reset_at - time.time())) if current is not None else 60
+    contact = _contact()
+    channels = "，".join(x for x in (f"联系电话 {contact.phone}" if contact.phone else "",
+                                     f"电子邮箱 {contact.email}" if contact.email else "") if x)
+    message = f"您的提问太频繁了，请稍后再试（约 {retry} 秒后）。" + (f"如有急事，请联系：{channels}。" if channels else "")
+    return _error(429, "rate_limited", message, f"Too many requests ({exc.description}); retry after {retry} s.",
+                  {"Retry-After": str(retry)})
 
 
 def _routes(app: Flask) -> None:

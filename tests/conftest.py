@@ -6,14 +6,24 @@ session temp dir so tests never touch (or depend on) the developer's index/build
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tests send hundreds of questions from 127.0.0.1; the rate limit is tested where it is set
+# (tests/test_rate_limit.py), and every other app, in-process or a subprocess, runs without it.
+os.environ["RATE_LIMITS"] = "off"
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
@@ -24,6 +34,63 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """Debian's redis-server, started in a temp dir on a free loopback port, stopped after."""
+    import redis
+
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict, log_path: Path, workers: int = 2, timeout: float = 120):
+    """make serve's server (gunicorn, --preload, ``workers`` workers) on a free loopback port,
+    with ``env``; yields its base URL once /healthz answers 200. Its log goes to ``log_path``."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
+                                 f"127.0.0.1:{port}", "--preload", "server:create_app()"],
+                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    assert proc.poll() is None, log_path.read_text(errors="replace")[-2000:]
+                    assert time.monotonic() < deadline, "gunicorn did not come up"
+                    time.sleep(0.5)
+            yield base
+        finally:
+            # SIGINT is gunicorn's quick shutdown (SIGTERM waits out graceful_timeout, and
+            # gunicorn 27's control-socket thread can hold the master that long)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
-import time
 import urllib.request
 
 import pytest
 
-from tests.conftest import REPO, free_port
+from tests.conftest import gunicorn
 
 pytestmark = pytest.mark.slow
 CONVERSATIONS = [("应急广播建设进展如何", "那连南呢？", "item-16", "连南"),
@@ -32,23 +29,8 @@ def _post(base: str, sender: str, message: str) -> dict:
 def test_follow_ups_keep_their_context_across_two_workers(index_dir, bot, tmp_path):
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text(f"tracker_store:\n  type: SQL\n  url: sqlite:///{tmp_path / 'trackers.db'}\n", encoding="utf-8")
-    port = free_port()
     env = dict(os.environ, INDEX_DIR=str(index_dir), ENDPOINTS=str(endpoints))
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                             "--preload", "server:create_app()"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "gunicorn did not come up"
-                time.sleep(0.5)
+    with gunicorn(env, tmp_path / "gunicorn.log") as base:
         results, errors = [], []
 
         def client(n: int) -> None:
@@ -72,6 +54,3 @@ def test_follow_ups_keep_their_context_across_two_workers(index_dir, bot, tmp_pa
         assert len(results) == 40
         lost = [r for r in results if not r[1]]
         assert not lost, f"{len(lost)} of 40 follow-ups lost their context: {lost[:3]}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -259,6 +259,26 @@ def test_network_failure_shows_a_message_and_retry_works(page, live):
     assert "第16条" in answers(page).last.inner_text()
 
 
+def test_a_rate_limited_question_gets_a_polite_wait_with_the_contact(page, bot):
+    from server import create_app
+
+    server = _Server(create_app({"TESTING": True, "BOT": bot, "RATE_LIMITS": "1 per minute"}))
+    try:
+        open_widget(page, server.url + "/")
+        assert "第16条" in ask(page, "第16条").inner_text()
+        box = page.get_by_label("请输入您的问题")
+        box.fill("第17条")
+        box.press("Enter")
+        error = page.locator(f"{HOST_SEL} .msg.error")
+        error.wait_for()
+        text = error.inner_text()
+        assert "请稍后再试" in text and "0763-3375826" in text
+        assert error.get_by_role("button", name="重试").count() == 1
+        assert page.errors == [] or all("429" in e for e in page.errors)
+    finally:
+        server.stop()
+
+
 def test_message_limit_is_shown_as_you_type(page, live):
     open_widget(page, live + "/")
     box = page.get_by_label("请输入您的问题")

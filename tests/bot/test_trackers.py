@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 
 import pytest
 
-from tests.conftest import free_port
 
 from bot import constants as C
 from bot.dialogue import Dialogue
 from bot.trackers import (MAX_EVENTS, InMemoryTrackerStore, RedisTrackerStore, Session, SQLTrackerStore,
                           read_endpoints, tracker_store)
 
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    """Debian's redis-server, started in a temp dir on a free loopback port, stopped after."""
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 @pytest.fixture(params=["memory", "sql", "redis"])
