@@ -44,13 +44,15 @@ run: $(MODEL)
 	HOST=$(HOST) PORT=$(PORT) $(PY) server.py
 
 # Conversations in SQLite under var/ (bot/endpoints.yml), so both workers share them. gthread
-# workers: a slow or idle connection holds one thread, not a worker; the access log has method,
-# path without query, status and milliseconds, and no client address.
+# workers: an idle connection waits in the poller, and one that trickles its request holds a
+# thread, not a worker (32 a worker: 16 slow clients leave most free; nginx in front holds them
+# all, docs/deployment.md); the access log has method, path without query, status and
+# milliseconds, and no client address. tests/conftest.py runs gunicorn with these same flags.
+GUNICORN_FLAGS = --workers 2 --worker-class gthread --threads 32 --timeout 60 --keep-alive 5 --preload \
+	--access-logfile - --access-logformat '%(m)s %(U)s %(s)s %(M)sms'
 serve: $(MODEL)
 	$(PY) -m bot index --if-needed
-	ENDPOINTS=bot/endpoints.yml $(BIN)/gunicorn --workers 2 --worker-class gthread --threads 8 \
-		--timeout 60 --keep-alive 5 --bind $(HOST):$(PORT) --preload \
-		--access-logfile - --access-logformat '%(m)s %(U)s %(s)s %(M)sms' 'server:create_app()'
+	ENDPOINTS=bot/endpoints.yml $(BIN)/gunicorn $(GUNICORN_FLAGS) --bind $(HOST):$(PORT) 'server:create_app()'
 
 # rasa-sdk reads the interface from SANIC_HOST; it binds HOST (loopback by default), not 0.0.0.0.
 actions: $(MODEL)
@@ -62,10 +64,11 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
 	fi
 
-# Debian's redis-server for the tracker-store tests (started by a fixture on a free loopback port).
+# Debian's redis-server (tracker store and rate limit tests) and nginx (docs/nginx.conf in front
+# of gunicorn), each started by a fixture on a free loopback port, never as a system service.
 services:
-	@if [ ! -x /usr/bin/redis-server ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	@if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/sbin/nginx ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx >/dev/null; \
 	fi
 
 test: $(MODEL) browser services

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -60,16 +61,22 @@ def redis_url(tmp_path_factory):
     proc.wait(timeout=10)
 
 
+def gunicorn_flags() -> list[str]:
+    """make serve's gunicorn flags, read from the Makefile's GUNICORN_FLAGS (one source)."""
+    text = (REPO / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
+    line = next(l for l in text.splitlines() if l.startswith("GUNICORN_FLAGS"))
+    return shlex.split(line.split("=", 1)[1])
+
+
 @contextlib.contextmanager
-def gunicorn(env: dict, log_path: Path, workers: int = 2, timeout: float = 120):
-    """make serve's server (gunicorn, --preload, ``workers`` workers) on a free loopback port,
-    with ``env``; yields its base URL once /healthz answers 200. Its log goes to ``log_path``."""
+def gunicorn(env: dict, log_path: Path, timeout: float = 120):
+    """The server exactly as make serve runs it (its GUNICORN_FLAGS) on a free loopback port, with
+    ``env``; yields its base URL once /healthz answers 200. Its logs go to ``log_path``."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-                                 f"127.0.0.1:{port}", "--preload", "server:create_app()"],
-                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *gunicorn_flags(), "--bind", f"127.0.0.1:{port}",
+                                 "server:create_app()"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + timeout
             while True:

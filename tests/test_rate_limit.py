@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from server import create_app
-from tests.conftest import gunicorn
+from tests.conftest import free_port, gunicorn
 
 pytestmark = pytest.mark.slow
 PHONE = "0763-3375826"
@@ -93,3 +93,8 @@ def test_the_limit_holds_across_two_gunicorn_workers_with_redis(bot, index_dir, 
         # own memory the client would get 6 per worker, 12 in all
         codes = [_post(base, f"rl-g{n}") for n in range(14)]
     assert codes.count(200) == 6 and codes.count(429) == 8, codes
+
+
+def test_a_rate_limit_store_that_is_down_lets_questions_through(bot):
+    client = _client(bot, RATE_LIMITS="1 per minute", RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{free_port()}/0")
+    assert [_ask(client, "rl-down").status_code for _ in range(3)] == [200, 200, 200]
