@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,8 +16,8 @@ import urllib.request
 from pathlib import Path
 
 from bench._results import write_section
+from bench._serve import gunicorn
 
-REPO = Path(__file__).resolve().parent.parent
 CLIENTS = 8
 ROUNDS = 25  # conversations per client: 200 follow-ups
 CONVERSATIONS = [("应急广播建设进展如何", "那连南呢？", "item-16", "连南"),
@@ -40,28 +37,12 @@ def _post(base: str, sender: str, message: str) -> tuple[dict, float]:
 
 
 def main() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     folder = Path(tempfile.mkdtemp(prefix="bench-context-"))
     endpoints = folder / "endpoints.yml"
     endpoints.write_text(f"tracker_store:\n  type: SQL\n  url: sqlite:///{folder / 'trackers.db'}\n", encoding="utf-8")
     # one client machine sends every question: the throughput is measured, not the rate limit
     env = dict(os.environ, ENDPOINTS=str(endpoints), RATE_LIMITS="off")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                             "--preload", "server:create_app()"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("gunicorn did not come up")
-                time.sleep(0.5)
+    with gunicorn(env) as base:
         kept, latencies, errors = [], [], []
 
         def client(n: int) -> None:
@@ -85,20 +66,13 @@ def main() -> None:
         for t in threads:
             t.join()
         seconds = time.perf_counter() - started
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     latencies.sort()
     p99 = latencies[int(0.99 * (len(latencies) - 1))] if latencies else 0.0
     share = sum(kept) / len(kept) if kept else 0.0
     lines = [
         "## Conversations across workers (bench_context)",
         "",
-        f"gunicorn, 2 workers, SQL tracker store (SQLite, WAL), {CLIENTS} concurrent clients, "
+        f"make serve's gunicorn (2 gthread workers), SQL tracker store (SQLite, WAL), {CLIENTS} concurrent clients, "
         f"{len(kept)} two-turn conversations (a topic, then a follow-up that needs it).",
         "",
         "| follow-ups in context | errors | requests | req/s | p50 ms | p99 ms |",

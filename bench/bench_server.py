@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from bench._results import percentile, write_section
+from bench._serve import gunicorn_flags
 from knowledge.questions import load_questions
 from knowledge.store import SEED_QUESTIONS
 
@@ -215,8 +216,10 @@ def _ms(values: list[float], q: float) -> str:
     return f"{percentile(values, q) * 1000:.0f}" if values else "–"
 
 
-def serve_and_load(base: list[str], n: int, index_dir: Path, threads: int, clients: int, duration: float) -> dict:
-    """Start gunicorn as ``make serve`` does (2 workers, --preload), then measure it."""
+def serve_and_load(base: list[str], n: int, index_dir: Path, threads: int, clients: int, duration: float,
+                   soak: float) -> dict:
+    """Start gunicorn as ``make serve`` does (the Makefile's GUNICORN_FLAGS), then measure it; wrk
+    runs for ``soak`` seconds."""
     port = _free_port()
     # one client machine sends every request: the server is measured, not the rate limit
     env = dict(os.environ, INDEX_DIR=str(index_dir), PYTHONUNBUFFERED="1", RATE_LIMITS="off")
@@ -226,8 +229,8 @@ def serve_and_load(base: list[str], n: int, index_dir: Path, threads: int, clien
     log_file = open(OUT / f"gunicorn-threads{threads}.log", "w", encoding="utf-8")
     started = time.monotonic()
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-         "--preload", "--timeout", "60", "server:create_app()"],
+        [str(Path(sys.executable).with_name("gunicorn")), *gunicorn_flags(), "--bind", f"127.0.0.1:{port}",
+         "server:create_app()"],
         cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -240,7 +243,7 @@ def serve_and_load(base: list[str], n: int, index_dir: Path, threads: int, clien
         seq = sequential(port, feed, n)
         print("concurrent runs…", flush=True)
         loads = [concurrent(port, feed, c, duration) for c in (1, 2, clients)]
-        wrk_row = _wrk(port, feed.take(4000), clients, int(duration))
+        wrk_row = _wrk(port, feed.take(4000), clients, int(soak))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -262,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients for the load test")
     parser.add_argument("--duration", type=float, default=20, help="seconds of load per run")
+    parser.add_argument("--soak", type=float, default=180, help="seconds of the wrk run (a soak: 3 minutes)")
     parser.add_argument("--questions", type=int, default=200, help="at least this many questions")
     parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md")
     parser.add_argument("--threads", default="1,0",
@@ -278,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{n} questions per run; in-process runs…", flush=True)
     inproc = in_process(Feed(base), n, index_dir, settings)
     default = 0
-    served = {t: serve_and_load(base, n, index_dir, t, args.clients, args.duration) for t in settings}
+    soak = args.soak
+    served = {t: serve_and_load(base, n, index_dir, t, args.clients, args.duration, soak) for t in settings}
 
     load = os.getloadavg()
     lines = [
@@ -287,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         f"`python -m bench.bench_server`: {n} questions per run, each text new to the process (the {len(base)} "
         "labelled and held-out questions, then rewordings such as “请问…谢谢”, since the retriever caches "
         "its last 256 query embeddings), in-process and through `POST /webhooks/rest/webhook` on 127.0.0.1 against gunicorn as `make serve` runs "
-        "it (`--workers 2 --preload`; a new connection per request, as sync workers close them). Each setting of "
+        "it (the Makefile's `GUNICORN_FLAGS`: 2 gthread workers of 32 threads, `--preload`; a new connection per request). Each setting of "
         "`EMBEDDING_THREADS` (inference threads per process) is measured back to back. "
         f"Bot warm-up in-process {inproc['warm_up_s']:.1f} s; gunicorn ready in "
         + ", ".join(f"{served[t]['ready']:.1f} s ({_label(t, default)})" for t in settings) + ".",
@@ -309,7 +314,8 @@ def main(argv: list[str] | None = None) -> None:
     lines += [
         "",
         f"Concurrent load on the same gunicorn (Python threads + http.client, {args.duration:.0f} s per run, "
-        "a new question text per request; the last row of each setting is wrk with a Lua script POSTing the same questions):",
+        f"a new question text per request; the last row of each setting is wrk, {soak:.0f} s, with a Lua script "
+        "POSTing the same questions):",
         "",
         "| threads | client | clients | requests ok | req/s | p50 ms | p95 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from index.search import Retriever, SearchResult
-from index.text import bigrams, has_chinese, normalize, words
+from index.text import bigrams, condense, has_chinese, normalize, words
 from bot.citations import Answer, Citation, cite_label as _cite_label, join_quotes as _join_quotes
 from bot.citations import node_label as _node_label
 from bot.constants import INTENT_ASK_CONTACT, INTENT_COMPLAIN, INTENT_REQUEST_HUMAN, UTTER_OUT_OF_SCOPE
@@ -139,7 +139,7 @@ class Answerer:
         if not question:
             return Answer(question, "请输入您想了解的问题，例如“应急广播建设进展如何？”。", False, kind="empty",
                           suggestions=self.default_suggestions())
-        question = question[:MAX_QUESTION_CHARS]
+        question = condense(question[:MAX_QUESTION_CHARS])
         number = parse_item_number(question)
         if number is not None:
             return self.item_answer(number, question)

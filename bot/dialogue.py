@@ -36,7 +36,7 @@ from bot.nlu import BOT_DIR, IntentClassifier
 from bot.privacy import mask
 from bot.replies import DOMAIN_FILE, load_domain, render
 from bot.trackers import InMemoryTrackerStore, Session, TrackerStore, trim_metadata
-from index.text import normalize
+from index.text import condense, normalize
 
 RULES_FILE = BOT_DIR / "data" / "rules.yml"
 # Intents whose action may search the notice: a repeat of the same question is not asked again.
@@ -113,7 +113,8 @@ class Dialogue:
         :param debug: add ``custom["debug"]``: the intent, the action, how the turn was read (a
             follow-up, and of what), the question searched and the scope decision that applied.
         """
-        text = (text or "").strip()[:MAX_QUESTION_CHARS]
+        # What the bot reads of it (a long message: its asking sentences), everywhere below.
+        text = condense((text or "").strip()[:MAX_QUESTION_CHARS])
         session = self._session(sender)
         parse = self.parse(text, session)
         intent = parse["intent"]["name"]

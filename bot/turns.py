@@ -14,9 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import jieba.posseg
-
-from index.text import PLACE_SUFFIX_RE, STOPWORDS, names, normalize
+from index.text import PLACE_SUFFIX_RE, STOPWORDS, names, normalize, pos_tag
 
 # 那连南呢, 还有呢, 经费呢: a sentence-final 呢 (or its dialect forms) after a bare noun phrase.
 _ELLIPTIC_END_RE = re.compile(r"(?:呢|嘞|咧|捏)[\s？?！!。~～…]*$")
@@ -187,7 +185,7 @@ class TurnReader:
 
 
 def _naming_words(text: str) -> list[str]:
-    return [t.word.strip().lower() for t in jieba.posseg.lcut(text)
+    return [t.word.strip().lower() for t in pos_tag(text)
             if t.flag.startswith(_NAMING_FLAGS) and t.word.strip() and t.word not in STOPWORDS]
 
 

@@ -64,6 +64,40 @@ def normalize(text: str) -> str:
     return _PUNCT_RE.sub(" ", text).strip()
 
 
+# How much of a message the bot reads. Questions run to a few dozen characters; what tags and
+# embeds a message grows with its length (a 500-character one cost 15–70 × a typical question),
+# so a long message is read as its asking sentences, last first, then its opening ones.
+READ_CHARS = 64
+_RUN_RE = re.compile(r"(\D)\1{3,}")  # never digits: 10000元
+_MESSAGE_SENTENCE_RE = re.compile(r"(?<=[。！？!?；;\n])")
+_ASKING_RE = re.compile(r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|如何|是否|有没有|能不能|([\u4e00-\u9fff])[不没]\1")
+
+
+def condense(text: str, limit: int = READ_CHARS) -> str:
+    """What the bot reads of a message: a run of one character (哈哈哈哈…, ？？？？) cut to three,
+    and of a message longer than ``limit``, the sentences that ask (the last first) and then the
+    opening ones, in their order, within ``limit``; an asking sentence too long for that keeps its
+    end, where Chinese puts the ask."""
+    text = _RUN_RE.sub(lambda m: m.group(1) * 3, text)
+    if len(text) <= limit:
+        return text
+    sentences = [s for s in _MESSAGE_SENTENCE_RE.split(text) if s.strip()]
+    asking = [i for i in reversed(range(len(sentences))) if _ASKING_RE.search(sentences[i])]
+    keep: dict[int, str] = {}
+    budget = limit
+    for i in asking + [i for i in range(len(sentences)) if i not in asking]:
+        if len(sentences[i]) <= budget:
+            keep[i] = sentences[i]
+        elif i in asking and not keep:
+            keep[i] = sentences[i][-budget:]  # the ask ends its sentence
+        else:
+            continue
+        budget -= len(keep[i])
+    if not keep:
+        return text[-limit:]
+    return "".join(keep[i] for i in sorted(keep))
+
+
 def add_user_words(words: Iterable[str]) -> None:
     """Teach jieba the notices' own terms (headings, quoted names) so they stay whole."""
     with _LOCK:
@@ -112,6 +146,27 @@ def _name_tokenizer():
         return _NAMES[0]
 
 
+# jieba finds words its dictionary lacks with an HMM whose cost grows with the run of unknown
+# characters (80 random ones took 0.2 s); a clause longer than this is tagged by the dictionary
+# alone: no question's clause is that long.
+HMM_CLAUSE_CHARS = 40
+_CLAUSE_SPLIT_RE = re.compile(r"([，,。！？!?；;、\s]+)")
+
+
+def pos_tag(text: str, tokenizer=None) -> list:
+    """jieba's part-of-speech tags for ``text`` (``tokenizer``: a POSTokenizer; default jieba's
+    shared one), its HMM on clauses of at most HMM_CLAUSE_CHARS characters."""
+    if tokenizer is None:
+        import jieba.posseg
+
+        tokenizer = jieba.posseg.dt
+    out: list = []
+    for clause in _CLAUSE_SPLIT_RE.split(text):
+        if clause:
+            out.extend(tokenizer.lcut(clause, HMM=len(clause) <= HMM_CLAUSE_CHARS))
+    return out
+
+
 class _Token:
     __slots__ = ("word", "flag")
 
@@ -156,7 +211,7 @@ def names(text: str) -> list[str]:
     jieba's place and person tags alone are too noisy (东西, 台风 and 洪水 come out as names).
     """
     out = []
-    tokens = _joined_offices(_name_tokenizer().lcut(normalize(text)))
+    tokens = _joined_offices(pos_tag(normalize(text), _name_tokenizer()))
     for i, token in enumerate(tokens):
         word = token.word.strip()
         generic = word.startswith(_NOT_A_NAME_START) and word[1:] in _GENERIC_TAIL

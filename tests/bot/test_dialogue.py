@@ -100,6 +100,8 @@ DECLINED = "declined"
         # examples that names no person to hand off to
         [("应急广播建设进展如何", "item-16"), ("叫什么名字", DECLINED)],
         [("景区安全谁来管", "item-18"), ("你们单位还招人吗", DECLINED)],
+        # a long message is read as its question
+        [("我是连南县的村民。" + "我们村里去年装了喇叭，平时也听广播。" * 12 + "请问连南的应急广播建好了吗？谢谢。", "item-16")],
         # a phone for something the notice never speaks of is not the notice's phone
         [("家里着火了打哪个电话", DECLINED)],
     ],

@@ -42,3 +42,18 @@ def test_names_find_places_and_bodies(text, expected):
     assert expected <= set(names(text))
     if not expected:
         assert names(text) == []
+
+
+def test_a_long_message_is_read_as_its_asking_sentences():
+    from index.text import READ_CHARS, condense
+
+    story = "我是连南县的村民。" + "我们村里去年装了喇叭，平时也听广播。" * 20 + "请问连南的应急广播建好了吗？谢谢。"
+    read = condense(story)
+    assert len(read) <= READ_CHARS and "请问连南的应急广播建好了吗？" in read and read.startswith("我是连南县的村民。")
+    assert condense("应" * 500) == "应应应" and condense("哈哈哈哈哈哈你好") == "哈哈哈你好"
+    assert condense("10000元是多少") == "10000元是多少"  # digits are never cut
+    question = "应急广播建设进展如何？"
+    assert condense(question) == question  # a question is read whole
+    no_ask = "甲" * 30 + "乙" * 30 + "丙丁" * 40
+    assert condense(no_ask) == no_ask[-READ_CHARS:]
+
