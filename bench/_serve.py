@@ -1,4 +1,5 @@
-"""make serve's gunicorn for the benchmarks: the Makefile's GUNICORN_FLAGS, on a free loopback port."""
+"""make serve's gunicorn, started on a free loopback port for the benchmarks and the tests: the
+Makefile's GUNICORN_FLAGS, one source for all of them."""
 
 from __future__ import annotations
 
@@ -16,35 +17,51 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def gunicorn_flags() -> list[str]:
+    """make serve's gunicorn flags, read from the Makefile's GUNICORN_FLAGS."""
     text = (REPO / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
     line = next(l for l in text.splitlines() if l.startswith("GUNICORN_FLAGS"))
     return shlex.split(line.split("=", 1)[1])
 
 
+def wait_until_healthy(base: str, proc: subprocess.Popen, timeout: float, what: str,
+                       log_path: Path | None = None) -> None:
+    """Return once ``base``/healthz answers 200; raise RuntimeError (with the tail of ``log_path``)
+    when ``proc`` exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:  # not listening yet, or 503 while the bot loads
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = log_path.read_text(errors="replace")[-2000:] if log_path and log_path.exists() else ""
+            raise RuntimeError(f"{what} did not come up\n{tail}")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
-def gunicorn(env: dict, timeout: float = 300):
-    """Yields the base URL once /healthz answers; the server's output is discarded."""
+def gunicorn(env: dict, log_path: Path | None = None, timeout: float = 300):
+    """The server exactly as make serve runs it, with ``env``; yields its base URL once /healthz
+    answers 200. Its output goes to ``log_path`` (discarded when None)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *gunicorn_flags(), "--bind", f"127.0.0.1:{port}", "server:create_app()"],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("gunicorn did not come up")
-                time.sleep(0.5)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGINT)
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(log_path, "wb")) if log_path else subprocess.DEVNULL
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *gunicorn_flags(), "--bind", f"127.0.0.1:{port}",
+                                 "server:create_app()"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            wait_until_healthy(base, proc, timeout, "gunicorn", log_path)
+            yield base
+        finally:
+            # SIGINT is gunicorn's quick shutdown (SIGTERM waits out graceful_timeout, and
+            # gunicorn 27's control-socket thread can hold the master that long)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)

@@ -15,6 +15,7 @@ from bot.scope import asks_name, knows, main_clause, type_unmet
 from bot.turns import Context, Reading, base_anchor as _base_anchor
 from index.text import has_chinese, normalize
 from knowledge.parser import Node
+from knowledge.questions import anchor_matches
 
 # In a follow-up ranked among the last topic's passages, the last one keeps the floor unless
 # another scores this much higher (a share of the best fused score).
@@ -90,7 +91,7 @@ class FollowUps:
         own city is no such place: 全市 is 清远市)."""
         issuers = " ".join(self.answerer.retriever.issuers)
         for place in self.answerer.reader.places(question):
-            core = re.sub(r"(市|县|区|镇|乡|村)$", "", place) or place
+            core = _place_core(place)
             if core in issuers or not any(core in a or a in place for a in self.answerer.retriever.area):
                 continue
             if not any(v in chunk.text for v in self._place_variants(place)):
@@ -99,7 +100,7 @@ class FollowUps:
 
     def _place_variants(self, place: str) -> list[str]:
         """连南 → 连南, 连南瑶族自治县, 连南县: the ways the notices write one place."""
-        core = re.sub(r"(市|县|区|镇|乡|村)$", "", place) or place
+        core = _place_core(place)
         found = [place, core] + [a for a in self.answerer.retriever.area if a.startswith(core)]
         return list(dict.fromkeys(v for v in found if len(v) >= 2))
 
@@ -173,15 +174,14 @@ class FollowUps:
         if reading.kind != "refine" or answer.abstained or not answer.citations:
             return None
         top = answer.citations[0]
-        if top.doc != context.doc or _item_of(top.anchor) != context.anchor:
+        if top.doc != context.doc or not anchor_matches(top.anchor, [context.anchor or ""]):
             return None
         retriever = self.answerer.retriever
         notice = self.answerer.library.notices.get(context.doc or "")
         last = notice.find(context.anchor or "") if notice else None
         if last is None:
             return None
-        passage = " ".join(retriever.passage_words(c) for c in retriever.chunks
-                           if c.doc == notice.doc and _base_anchor(c) == last.anchor)
+        passage = self.answerer.reader.passage_text(context)
         specific = set(retriever.specific_words(" ".join(reading.adds)))
         missing = [w for w in reading.adds
                    if not knows(w, retriever.vocabulary_text, retriever.synonyms) or (w in specific and w not in passage)]
@@ -254,6 +254,10 @@ class FollowUps:
         return self.answerer._compose(question, result, result, abstain, features, turn)
 
 
-def _item_of(anchor: str) -> str:
-    """A split item's piece (item-4-p2) is its item; a point of part 一 (part-1-p2) is itself."""
-    return anchor.split("-p")[0] if anchor.startswith("item-") else anchor
+
+_LEVEL_SUFFIX_RE = re.compile(r"(市|县|区|镇|乡|村)$")
+
+
+def _place_core(place: str) -> str:
+    """A place without its level: 连南县 → 连南 (the notices write 连南, 连南县, 连南瑶族自治县)."""
+    return _LEVEL_SUFFIX_RE.sub("", place) or place

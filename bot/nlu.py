@@ -21,7 +21,7 @@ import yaml
 
 from bot import constants as C
 from bot.itemref import parse_item_number
-from index.text import normalize, words
+from index.text import ASKS_RE, normalize, words
 
 log = logging.getLogger(__name__)
 BOT_DIR = Path(__file__).resolve().parent
@@ -38,12 +38,10 @@ _CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多�
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 # Greetings, thanks, goodbyes and acknowledgements never ask anything (help and 什么意思 do).
 _SOCIAL = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK, C.INTENT_AFFIRM}
-# (A-not-A asks too: 打不打雷, 开没开.)
 # Small talk speaks to the bot (你几岁了, 你叫什么名字): a question that addresses no one (叫什么名字
 # 在哪) asks about the subject of the conversation, as does an unsure guess that it asks about the
 # bot (都是哪些人 有名单吗; 是真人在回复吗 is sure).
 _ADDRESSES_BOT_RE = re.compile(r"[你您妳]")
-_ASKS_RE = re.compile(r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|如何|是否|有没有|能不能|可不可以|([\u4e00-\u9fff])[不没]\1")
 # A complaint made as such (我要投诉, 举报你们), not a question about complaints (旅游投诉怎么处理).
 _COMPLAINT_RE = re.compile(r"(?:我|俺)(?:要|想|得|来|就要)(?:投诉|举报|告你们)|(?:投诉|举报)(?:你们|他们|这个局|你们局)")
 # An accusation: 你们 (or an office), opening a clause, as the subject of a habitual adverb (就是/就会/只会/根本/从来…),
@@ -259,7 +257,7 @@ class IntentClassifier:
             # Only a guess near the examples stands (挖出了什么宝贝 is near none of them), and never
             # one of a question (几时能建好 is no greeting).
             keep = (intent["name"] in _HIDES_CONTENT and best_sim >= self.fallback_threshold
-                    and not (intent["name"] in _SOCIAL and _ASKS_RE.search(text))
+                    and not (intent["name"] in _SOCIAL and ASKS_RE.search(text))
                     and intent["name"] not in (C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT, C.INTENT_COMPLAIN)
                     and self._names_subject is not None and not self._names_subject(text))
             if not keep:
@@ -272,10 +270,10 @@ class IntentClassifier:
                        and (intent["name"] == C.INTENT_CHITCHAT
                             or (intent["name"] == C.INTENT_BOT_CHALLENGE
                                 and intent["confidence"] < self.ambiguity_threshold)))
-        if (intent["name"] in _SOCIAL or unaddressed) and _ASKS_RE.search(text) and not self.knows(text):
+        if (intent["name"] in _SOCIAL or unaddressed) and ASKS_RE.search(text) and not self.knows(text):
             # 对账销号是什么意思 is no acknowledgement, however near 好的 it sits.
             intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
-        if (intent["name"] in self._marks and _ASKS_RE.search(text) and not self.knows(text)
+        if (intent["name"] in self._marks and ASKS_RE.search(text) and not self.knows(text)
                 and not any(w in self._marks[intent["name"]] for w in words(text))):
             # A question near the hand-off examples that names nothing they name (你们还招人吗,
             # 可以上门吗 vs 有没有人工) asks something: the search answers or declines. (Not for
@@ -283,7 +281,7 @@ class IntentClassifier:
             intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
         norm = normalize(text)
         if _COMPLAINT_RE.search(norm) or (_ACCUSATION_RE.search(norm)
-                                          and (not _ASKS_RE.search(norm) or re.search(r"有(?:个屁|啥|什么)用", norm))):
+                                          and (not ASKS_RE.search(norm) or re.search(r"有(?:个屁|啥|什么)用", norm))):
             intent = {"name": C.INTENT_COMPLAIN, "confidence": 1.0}
         elif intent["name"] != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(norm):
             intent = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}

@@ -146,7 +146,7 @@ class TurnReader:
             # 好嘞, 系咧: a final particle after no noun phrase resumes nothing (那经费呢 and 还有呢 do).
             return Reading()
         if not cue:
-            if places and all(w in self._passage_text(context) for w in adds):
+            if places and all(w in self.passage_text(context) for w in adds):
                 # 英德有没有镇入选 after 入选的特色镇: the last subject, in another place
                 return Reading("place", places, adds, "")
             if not adds and asks:
@@ -174,10 +174,10 @@ class TurnReader:
         if context is None or not context.usable:
             return False
         named = [w for w in _naming_words(normalize(text)) if len(w) >= 2 and w not in _FILLER]
-        passage = self._passage_text(context)
+        passage = self.passage_text(context)
         return bool(passage) and all(w in passage for w in named)
 
-    def _passage_text(self, context: Context) -> str:
+    def passage_text(self, context: Context) -> str:
         """What the lexical rankers read of the passage last answered from."""
         retriever = self.retriever
         return " ".join(retriever.passage_words(c) for c in retriever.chunks

@@ -70,7 +70,8 @@ def normalize(text: str) -> str:
 READ_CHARS = 64
 _RUN_RE = re.compile(r"(\D)\1{3,}")  # never digits: 10000元
 _MESSAGE_SENTENCE_RE = re.compile(r"(?<=[。！？!?；;\n])")
-_ASKING_RE = re.compile(r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|如何|是否|有没有|能不能|([\u4e00-\u9fff])[不没]\1")
+# A question's marks: particles, question words, A-not-A (打不打雷, 开没开).
+ASKS_RE = re.compile(r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|如何|是否|有没有|能不能|可不可以|([\u4e00-\u9fff])[不没]\1")
 
 
 def condense(text: str, limit: int = READ_CHARS) -> str:
@@ -82,7 +83,7 @@ def condense(text: str, limit: int = READ_CHARS) -> str:
     if len(text) <= limit:
         return text
     sentences = [s for s in _MESSAGE_SENTENCE_RE.split(text) if s.strip()]
-    asking = [i for i in reversed(range(len(sentences))) if _ASKING_RE.search(sentences[i])]
+    asking = [i for i in reversed(range(len(sentences))) if ASKS_RE.search(sentences[i])]
     keep: dict[int, str] = {}
     budget = limit
     for i in asking + [i for i in range(len(sentences)) if i not in asking]:

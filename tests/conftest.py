@@ -6,16 +6,11 @@ session temp dir so tests never touch (or depend on) the developer's index/build
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shlex
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -59,45 +54,6 @@ def redis_url(tmp_path_factory):
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)
-
-
-def gunicorn_flags() -> list[str]:
-    """make serve's gunicorn flags, read from the Makefile's GUNICORN_FLAGS (one source)."""
-    text = (REPO / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
-    line = next(l for l in text.splitlines() if l.startswith("GUNICORN_FLAGS"))
-    return shlex.split(line.split("=", 1)[1])
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict, log_path: Path, timeout: float = 120):
-    """The server exactly as make serve runs it (its GUNICORN_FLAGS) on a free loopback port, with
-    ``env``; yields its base URL once /healthz answers 200. Its logs go to ``log_path``."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *gunicorn_flags(), "--bind", f"127.0.0.1:{port}",
-                                 "server:create_app()"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    assert proc.poll() is None, log_path.read_text(errors="replace")[-2000:]
-                    assert time.monotonic() < deadline, "gunicorn did not come up"
-                    time.sleep(0.5)
-            yield base
-        finally:
-            # SIGINT is gunicorn's quick shutdown (SIGTERM waits out graceful_timeout, and
-            # gunicorn 27's control-socket thread can hold the master that long)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import gunicorn
+from bench._serve import gunicorn
 
 pytestmark = pytest.mark.slow
 

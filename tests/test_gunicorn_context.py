@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import gunicorn
+from bench._serve import gunicorn
 
 pytestmark = pytest.mark.slow
 CONVERSATIONS = [("应急广播建设进展如何", "那连南呢？", "item-16", "连南"),

@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 
 from server import create_app
-from tests.conftest import free_port, gunicorn
+from bench._serve import gunicorn
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 PHONE = "0763-3375826"

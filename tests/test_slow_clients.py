@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, gunicorn
+from bench._serve import gunicorn, wait_until_healthy
+from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.slow
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -125,15 +126,7 @@ def nginx_in_front(bot, index_dir, tmp_path):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    assert proc.poll() is None and time.monotonic() < deadline, "nginx did not come up"
-                    time.sleep(0.2)
+            wait_until_healthy(base, proc, 20, "nginx", prefix / "logs" / "error.log")
             yield base
         finally:
             proc.terminate()
