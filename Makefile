@@ -50,8 +50,9 @@ run: $(MODEL)
 # milliseconds, and no client address. tests/conftest.py runs gunicorn with these same flags.
 GUNICORN_FLAGS = --workers 2 --worker-class gthread --threads 32 --timeout 60 --keep-alive 5 --preload \
 	--access-logfile - --access-logformat '%(m)s %(U)s %(s)s %(M)sms'
+# No build before it: the port opens at once and answers from the last good index (or 503 while
+# there is none) while a stale or missing index is built in the background (bot/live.py).
 serve: $(MODEL)
-	$(PY) -m bot index --if-needed
 	ENDPOINTS=bot/endpoints.yml $(BIN)/gunicorn $(GUNICORN_FLAGS) --bind $(HOST):$(PORT) 'server:create_app()'
 
 # rasa-sdk reads the interface from SANIC_HOST; it binds HOST (loopback by default), not 0.0.0.0.

@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
+from bot.live import LiveBot
 from bot.remote import RasaUnavailableError
 
 log = logging.getLogger("server")
@@ -84,31 +85,6 @@ CSP = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'self'"
 )
-
-
-class BotState:
-    """The bot and whether it is ready to answer (it may still be loading in a thread)."""
-
-    def __init__(self, bot=None, ready: bool = False) -> None:
-        self.bot = bot
-        self.ready = threading.Event()
-        self.error: str | None = None
-        self.started = time.monotonic()
-        if ready:
-            self.ready.set()
-
-    def warm_up(self, raise_errors: bool = False) -> None:
-        """Load the model and index; on failure keep the reason for /healthz (or raise it)."""
-        try:
-            self.bot.warm_up()
-        except Exception as exc:  # the reason goes to /healthz and the log, never to a citizen
-            log.exception("warm-up failed")
-            self.error = str(exc)
-            if raise_errors:
-                raise
-            return
-        self.ready.set()
-        log.info("bot ready in %.1f s", time.monotonic() - self.started)
 
 
 # ---- the app ------------------------------------------------------------------------------------
@@ -171,23 +147,20 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     bot = app.config.get("BOT")
     if bot is not None:
-        state = BotState(bot, ready=True)
+        live = LiveBot.serving(bot)
         library = bot.answerer.library
     else:
         from bot.runtime import build_bot
-        from knowledge.store import load_library
 
         keys = ("EMBEDDING_MODEL", "LIBRARY_DIR", "INDEX_DIR", "SESSION_TTL", "MAX_SESSIONS", "BOT_BACKEND", "RASA_URL",
                 "ENDPOINTS", "REDIS_URL")
-        settings = {k: app.config[k] for k in keys}
-        state = BotState(build_bot(settings))
-        # The notices are parsed here too (milliseconds), so pages and the widget work at once.
-        library = load_library(app.config["LIBRARY_DIR"])
+        live = LiveBot(build_bot, {k: app.config[k] for k in keys})
         if app.config["WARM_UP"] == "background":
-            threading.Thread(target=state.warm_up, name="bot-warm-up", daemon=True).start()
+            threading.Thread(target=live.start, kwargs={"raise_errors": False}, name="bot-warm-up", daemon=True).start()
         else:
-            state.warm_up(raise_errors=True)  # a production server must not start without its model
-    app.extensions["bot_state"] = state
+            live.start()  # the model and the last good index; a missing one is built in the background
+        library = _disk_library(app.config["LIBRARY_DIR"], live)
+    app.extensions["live_bot"] = live
     app.extensions["library"] = library
 
     app.register_error_handler(HTTPException, _http_error)
@@ -241,21 +214,47 @@ def _routes(app: Flask) -> None:
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _state() -> BotState:
-    return current_app.extensions["bot_state"]
+def _disk_library(folder, live: LiveBot):
+    """The notices for the pages before an index answers: parsed from disk (milliseconds); when
+    a notice on disk is broken, those the last good index was built from.
+
+    :raises NoticeParseError: when neither can be had.
+    """
+    from knowledge.parser import NoticeParseError
+    from knowledge.store import load_library
+
+    try:
+        return load_library(folder)
+    except NoticeParseError:
+        live.loaded.wait(timeout=300)
+        if live.bot is None:
+            raise
+        log.exception("a notice on disk is broken: pages show the notices of the last good index")
+        return live.bot.retriever.library
+
+
+def _live() -> LiveBot:
+    live = current_app.extensions["live_bot"]
+    live.refresh()
+    return live
 
 
 def _library():
-    return current_app.extensions["library"]
+    """The notices of the bot answering now (their text is what citations point into), else
+    those on disk."""
+    bot = current_app.extensions["live_bot"].bot
+    return bot.retriever.library if bot is not None else current_app.extensions["library"]
 
 
 def _is_api(path: str) -> bool:
     return path.startswith(_API_PREFIXES)
 
 
-def _error(status: int, code: str, message: str, detail: str, headers: dict | None = None) -> Response:
-    """The API's error body: a code, a Chinese ``message`` for people, an English ``detail``."""
-    response = jsonify({"error": code, "message": message, "detail": detail})
+def _error(status: int, code: str, message: str, detail: str, headers: dict | None = None,
+           extra: dict | None = None) -> Response:
+    """The API's error body: a code, a Chinese ``message`` for people, an English ``detail``
+    (and ``extra`` fields, for operations)."""
+    response = jsonify({"error": code, "message": message, "detail": detail, **(extra or {})})
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value
@@ -422,17 +421,15 @@ def webhook():
             f"问题最多{limit}个字，您输入了{len(message)}个字。请精简后再发送。",
             f"Field 'message' has {len(message)} characters; the limit is {limit}.",
         )
-    state = _state()
-    if not state.ready.is_set():
-        if state.error:
-            return _error(503, "unavailable", "咨询服务暂时不可用，请稍后再试或拨打电话咨询。", "The bot failed to load.")
-        return _error(503, "starting", "咨询服务正在启动，请稍候几秒再试。", "The model and index are still loading.",
-                      {"Retry-After": "5"})
+    live = _live()
+    bot = live.bot  # one bot for the whole turn, even if a new index is swapped in meanwhile
+    if bot is None:
+        return _not_answering(live)
     if message.strip() == "/restart":  # Rasa's reset command; the widget's "new conversation"
-        state.bot.dialogue.reset(sender)
+        bot.dialogue.reset(sender)
         return jsonify([])
     try:
-        messages = state.bot.dialogue.handle(sender, message, metadata)
+        messages = bot.dialogue.handle(sender, message, metadata)
     except RasaUnavailableError:
         log.exception("the Rasa server did not answer")
         return _error(503, "upstream_unavailable", "咨询服务暂时连接不上，请稍后再试。",
@@ -445,6 +442,21 @@ def webhook():
         custom.setdefault("suggestions", [])
         out.append({"recipient_id": msg.get("recipient_id", sender), "text": msg.get("text", ""), "custom": custom})
     return jsonify(out)
+
+
+def _not_answering(live: LiveBot) -> Response:
+    """503 while no index answers: being built (or the model loading), or unusable."""
+    contact = _contact()
+    reach = f"如需帮助，请拨打{contact.phone}" if contact.phone else "如需帮助，请联系发布通报的单位"
+    state = live.status()["state"]
+    if state == "starting":
+        return _error(503, "starting", f"咨询服务正在启动，请稍候几秒再试。{reach}。",
+                      "The model and index are still loading.", {"Retry-After": "5"})
+    if state == "building":
+        return _error(503, "updating", f"咨询服务正在更新通报内容，约需一两分钟，请稍后再试。{reach}。",
+                      "The index is being built; try again shortly.", {"Retry-After": "30"})
+    return _error(503, "unavailable", f"咨询服务暂时不可用，请稍后再试。{reach}。", "No usable index; see the server log.",
+                  {"Retry-After": "60"})
 
 
 def _metadata_ok(value, depth: int = 1) -> bool:
@@ -495,31 +507,36 @@ def _may_see_details() -> bool:
 
 
 def healthz():
-    """200 when the model and index are loaded, 503 while loading or after a failed load; the
-    details only for operations (:func:`_may_see_details`)."""
-    state = _state()
+    """200 while an index answers (also one of notices changed since, while a new one is built),
+    503 while none does; the details only for operations (:func:`_may_see_details`)."""
+    live = _live()
+    status = live.status()
     details = _may_see_details()
-    if state.ready.is_set():
+    bot = live.bot
+    if bot is not None:
         if not details:
             return jsonify({"status": "ok"})
-        retriever = state.bot.retriever
         return jsonify({
             "status": "ok",
-            "model": getattr(state.bot.embedder, "name", ""),
-            "notices": len(_library().notices),
-            "chunks": len(getattr(retriever, "chunks", []) or []),
+            "model": getattr(bot.embedder, "name", ""),
+            "notices": len(bot.retriever.library.notices),
+            "chunks": len(bot.retriever.chunks),
+            "index": status,
         })
-    if state.error:
+    if status["state"] == "unavailable":
         if not details:
             return _error(503, "unavailable", "咨询服务暂时不可用，请稍后再试。", "The service is unavailable.")
         # The project's errors read "中文 / English": the operator gets both halves.
-        zh, _, en = state.error.partition(" / ")
+        reason = (status.get("build_error") or (status.get("last_build") or {}).get("error") or status.get("error")
+                  or "")
+        zh, _, en = reason.partition(" / ")
         return _error(503, "unavailable", f"咨询服务加载失败：{zh}" if en else "咨询服务加载失败，请查看服务日志。",
-                      en or "The bot failed to load; see the server log.")
-    waited = round(time.monotonic() - state.started, 1)
-    body = {"status": "starting", "message": "咨询服务正在启动。"}
+                      en or "The bot failed to load; see the server log.", extra={"index": status})
+    word = {"building": "正在更新通报内容", "starting": "正在启动"}[status["state"]]
+    body = {"status": status["state"], "message": f"咨询服务{word}。"}
     if details:
-        body["seconds"] = waited
+        body["seconds"] = round(time.monotonic() - live.started, 1)
+        body["index"] = status
     return jsonify(body), 503
 
 
@@ -671,8 +688,8 @@ def _widget_source() -> str:
 def widget_config() -> dict:
     """What the widget shows before the first answer: all from the notice and the settings."""
     notice, meta = _primary()
-    state = _state()
-    suggestions = list(state.bot.answerer.welcome_suggestions()) if state.bot is not None else []
+    bot = current_app.extensions["live_bot"].bot
+    suggestions = list(bot.answerer.welcome_suggestions()) if bot is not None else []
     contact = notice.contact
     return {
         "title": "整改通报问答",

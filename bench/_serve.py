@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -24,16 +25,20 @@ def gunicorn_flags() -> list[str]:
 
 
 def wait_until_healthy(base: str, proc: subprocess.Popen, timeout: float, what: str,
-                       log_path: Path | None = None) -> None:
-    """Return once ``base``/healthz answers 200; raise RuntimeError (with the tail of ``log_path``)
-    when ``proc`` exits first or ``timeout`` seconds pass."""
+                       log_path: Path | None = None, listening: bool = False) -> None:
+    """Return once ``base``/healthz answers 200 (with ``listening``: answers at all, a 503 while
+    the index is built too); raise RuntimeError (with the tail of ``log_path``) when ``proc``
+    exits first or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
                 if r.status == 200:
                     return
-        except OSError:  # not listening yet, or 503 while the bot loads
+        except urllib.error.HTTPError:  # 503 while the bot loads
+            if listening:
+                return
+        except OSError:  # not listening yet
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             tail = log_path.read_text(errors="replace")[-2000:] if log_path and log_path.exists() else ""
@@ -42,9 +47,10 @@ def wait_until_healthy(base: str, proc: subprocess.Popen, timeout: float, what: 
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict, log_path: Path | None = None, timeout: float = 300):
+def gunicorn(env: dict, log_path: Path | None = None, timeout: float = 300, listening: bool = False):
     """The server exactly as make serve runs it, with ``env``; yields its base URL once /healthz
-    answers 200. Its output goes to ``log_path`` (discarded when None)."""
+    answers 200 (with ``listening``: once it answers at all). Its output goes to ``log_path``
+    (discarded when None)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -54,7 +60,7 @@ def gunicorn(env: dict, log_path: Path | None = None, timeout: float = 300):
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *gunicorn_flags(), "--bind", f"127.0.0.1:{port}",
                                  "server:create_app()"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            wait_until_healthy(base, proc, timeout, "gunicorn", log_path)
+            wait_until_healthy(base, proc, timeout, "gunicorn", log_path, listening=listening)
             yield base
         finally:
             # SIGINT is gunicorn's quick shutdown (SIGTERM waits out graceful_timeout, and

@@ -225,20 +225,26 @@ def train_scope(questions_file: str, threshold: float) -> None:
 
 
 @cli.command()
-@click.option("--if-needed", is_flag=True, help="Only build when the index is missing or stale.")
-def index(if_needed: bool) -> None:
-    """(Re)build the search index, with progress."""
+@click.option("--if-needed", is_flag=True, help="Only build when the index is missing, stale or damaged.")
+@click.option("--quiet", is_flag=True, help="No progress bars (a server's background build).")
+def index(if_needed: bool, quiet: bool) -> None:
+    """(Re)build the search index, with progress. A running server keeps answering meanwhile and
+    switches to the new index once it is built."""
     from index.embedding import ModelUnavailableError
+    from index.store import IndexWriteError
+    from knowledge.parser import NoticeParseError
 
     try:
-        bot = build_bot({"PROGRESS": True})
-        if if_needed and bot.retriever.is_current():
-            click.echo("索引已是最新 / index is current")
-            return
+        bot = build_bot({"PROGRESS": not quiet or None})
         started = time.perf_counter()
-        manifest = bot.retriever.rebuild()
+        manifest = bot.retriever.build_if_needed() if if_needed else bot.retriever.rebuild()
     except ModelUnavailableError as exc:
         raise click.UsageError(str(exc)) from exc
+    except (IndexWriteError, NoticeParseError) as exc:  # a read-only or full disk, a broken notice
+        raise click.ClickException(str(exc)) from exc
+    if manifest is None:
+        click.echo("索引已是最新 / index is current")
+        return
     click.echo(
         f"索引已建好 / index built: {manifest['chunks']} chunks, {manifest['sentences']} sentences, "
         f"model {manifest['model']} (dim {manifest['dimension']}) in {time.perf_counter() - started:.1f}s"

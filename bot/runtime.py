@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -23,6 +23,13 @@ class Bot:
     retriever: Retriever
     answerer: Answerer
     dialogue: "Dialogue | RemoteRasaDialogue"
+    settings: dict = field(default_factory=dict)
+    store: object = None
+
+    def renewed(self) -> "Bot":
+        """A new bot (not loaded) on the same model and conversation store: the index, the
+        notices and the NLU are read afresh, while conversations go on."""
+        return build_bot(self.settings, embedder=self.embedder, store=self.store)
 
     def warm_up(self) -> None:
         """Load the model and the index (building it if missing or stale), then the NLU."""
@@ -31,7 +38,7 @@ class Bot:
         self.dialogue.warm_up()
 
 
-def build_bot(config: dict | None = None) -> Bot:
+def build_bot(config: dict | None = None, *, embedder: Embedder | None = None, store=None) -> Bot:
     """Build (not load) the bot from settings.
 
     :param config: optional keys ``EMBEDDING_MODEL``, ``LIBRARY_DIR``, ``INDEX_DIR``,
@@ -40,6 +47,8 @@ def build_bot(config: dict | None = None) -> Bot:
         ``endpoints.yml`` whose ``tracker_store`` says where conversations live; none: in
         memory) and ``REDIS_URL`` (Redis, when the endpoints name no store); unset keys fall
         back to the environment, then to defaults.
+    :param embedder: a model to share (:meth:`Bot.renewed`); default: a new one from the settings.
+    :param store: a conversation store to share; default: the one the settings name.
     :returns: a :class:`Bot`; call ``warm_up()`` before serving.
     """
     config = dict(config or {})
@@ -52,7 +61,7 @@ def build_bot(config: dict | None = None) -> Bot:
     def setting(key: str, default=None):
         return config.get(key) if config.get(key) is not None else os.environ.get(key, default)
 
-    embedder = Embedder(setting("EMBEDDING_MODEL"))
+    embedder = embedder or Embedder(setting("EMBEDDING_MODEL"))
     library_dir = setting("LIBRARY_DIR")
     index_dir = setting("INDEX_DIR")
     retriever = Retriever(
@@ -76,9 +85,10 @@ def build_bot(config: dict | None = None) -> Bot:
     elif backend == "embedded":
         from bot.trackers import read_endpoints, tracker_store
 
-        store = tracker_store(read_endpoints(setting("ENDPOINTS")), ttl=float(setting("SESSION_TTL", 1800)),
-                              max_senders=int(setting("MAX_SESSIONS", 10000)), redis_url=setting("REDIS_URL"))
+        if store is None:
+            store = tracker_store(read_endpoints(setting("ENDPOINTS")), ttl=float(setting("SESSION_TTL", 1800)),
+                                  max_senders=int(setting("MAX_SESSIONS", 10000)), redis_url=setting("REDIS_URL"))
         dialogue = Dialogue(answerer, classifier=classifier, store=store)
     else:
         raise ValueError(f"BOT_BACKEND must be 'embedded' or 'rasa', got {backend!r}")
-    return Bot(embedder, retriever, answerer, dialogue)
+    return Bot(embedder, retriever, answerer, dialogue, settings=config, store=store)

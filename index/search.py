@@ -41,13 +41,16 @@ import numpy as np
 
 from index.bm25 import BM25
 from index.chunking import Chunk, chunk_notice
+from index.store import SOURCES, IndexStorage, IndexUnusableError, IndexWriteError  # noqa: F401 (re-exported)
 from index.text import add_user_words, bigrams, normalize, words
 from knowledge.questions import anchor_matches
-from knowledge.store import NOTICES_DIR, Library, fingerprint, load_library, load_synonyms, source_files
+from knowledge.parser import NoticeParseError
+from knowledge.store import NOTICES_DIR, SYNONYMS_FILE, Library, fingerprint, load_library, load_synonyms, source_files
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5
+# 6: each generation in a folder of its own, with the sources it was built from (index.store).
+FORMAT_VERSION = 6
 DEFAULT_BUILD_DIR = Path(__file__).resolve().parent / "build"
 RANKERS = ("dense", "about", "sentence", "bm25", "bigram", "examples")
 FUSIONS = ("score", "rrf")
@@ -61,11 +64,6 @@ FUSIONS = ("score", "rrf")
 # (a way of asking never seen); higher floors give the gain up.
 DEFAULT_WEIGHTS = {"dense": 1.0, "about": 1.0, "sentence": 0.0, "bm25": 1.0, "bigram": 1.0, "examples": 5.0}
 EXAMPLE_FLOOR = 0.90
-INDEX_FILES = ("chunks.faiss", "about.faiss", "sentences.faiss", "examples.faiss", "chunks.json")
-
-
-class IndexUnusableError(RuntimeError):
-    """The built index cannot be used (message: Chinese, then English)."""
 
 
 @dataclass
@@ -123,62 +121,6 @@ class SearchResult:
     example_sims: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_atomic_dir(target: Path, write) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        write(tmp)
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
-        if target.exists():
-            target.rename(old)
-        tmp.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _check_files(folder: Path, manifest: dict) -> None:
-    """:raises IndexUnusableError: unless the manifest lists every index file and each is intact."""
-    for name, digest in (manifest.get("files") or {}).items():
-        path = folder / name
-        if not path.exists() or _sha(path) != digest:
-            raise IndexUnusableError(f"索引文件 {name} 已损坏 / index file {name} is damaged")
-    if sorted(manifest.get("files") or ()) != sorted(INDEX_FILES):
-        raise IndexUnusableError("索引清单不完整 / manifest does not list the index files")
-
-
-# A build's leftovers (a temporary folder, a half-written vector file) older than this are from an
-# interrupted build, not one running now, and are removed at the next start.
-STALE_TEMP_SECONDS = 600
-
-
-def clean_stale_temp(folder: Path) -> list[str]:
-    """Remove what an interrupted build left in ``folder`` (``.current-*``, ``*.tmp.npy``).
-
-    :returns: the names removed.
-    """
-    removed = []
-    if not folder.is_dir():
-        return removed
-    now = time.time()
-    for path in list(folder.glob(".current-*")) + list(folder.glob("*.tmp.npy")):
-        try:
-            if now - path.stat().st_mtime < STALE_TEMP_SECONDS:
-                continue
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-            removed.append(path.name)
-        except OSError as exc:  # read-only or vanished: the index is still usable
-            log.warning("could not remove %s: %s", path, exc)
-    if removed:
-        log.warning("removed what an interrupted build left: %s", ", ".join(removed))
-    return removed
-
-
 class Retriever:
     """Hybrid FAISS + BM25 retriever over a library of notices.
 
@@ -226,6 +168,9 @@ class Retriever:
         self.embedder = embedder
         self.library_dir = Path(library_dir) if library_dir else None
         self.build_dir = Path(build_dir) if build_dir else DEFAULT_BUILD_DIR
+        self.storage = IndexStorage(self.build_dir)
+        # True when answering from an index of notices that have changed since (load_last_good).
+        self.stale = False
         self.top_k = top_k
         self.rrf_k = rrf_k
         self.weights = weights
@@ -250,55 +195,119 @@ class Retriever:
 
     @property
     def index_dir(self) -> Path:
-        return self.build_dir / "current"
+        """The newest generation of the index (a link to it, :mod:`index.store`)."""
+        return self.storage.current
 
     def warm_up(self) -> None:
         """Load the model, the notices and the index; build the index if missing or stale."""
         with self._lock:
             if not self._ready:
-                self._open(force_build=False)
+                self._open("load-or-build")
 
     def rebuild(self) -> dict:
         """Build the index anew, whatever is on disk. :returns: the new manifest."""
         with self._lock:
-            self._open(force_build=True)
+            self._open("build")
             return self.manifest
 
-    def _open(self, force_build: bool) -> None:
-        clean_stale_temp(self.build_dir)
+    def load_last_good(self) -> None:
+        """Load the newest good index on disk, never building: the current one when it matches
+        the notices; else (the notices changed, or the newest build is damaged) the newest intact
+        generation of this model, with the very notices it was built from, and ``stale`` set.
+        A server answers from it while a new index is built beside it.
+
+        :raises IndexUnusableError: when no generation on disk is intact.
+        """
+        with self._lock:
+            self._open("existing")
+
+    def build_if_needed(self) -> dict | None:
+        """Build the index unless the one on disk is current, under the build lock (another
+        process may have built it meanwhile). Nothing is loaded.
+
+        :returns: the new manifest, or None when the index was current.
+        :raises IndexWriteError: when the index folder is read-only or full.
+        """
+        self.storage.clean_stale_temp()
         self.embedder.warm_up()
-        self.library = load_library(self.library_dir)
-        self.synonyms = self._synonyms if self._synonyms is not None else load_synonyms()
-        add_user_words(self._user_words())
-        expected = self._expected_manifest()
         try:
-            if force_build:
-                raise IndexUnusableError("重建索引 / rebuild requested")
-            self._load(expected)
-        except IndexUnusableError as exc:
-            log.warning("%s — rebuilding", exc)
-            self._build(expected)
-            self._load(expected)
+            library = load_library(self.library_dir)
+        except NoticeParseError as exc:  # a staff mistake in a notice: /healthz says which
+            self.storage.record("failed", str(exc))
+            raise
+        self._use_sources(library, self._configured_synonyms())
+        with self.storage.build_lock():
+            if self.is_current():
+                return None
+            return self._build(self._expected_manifest())
+
+    def _open(self, mode: str) -> None:
+        self.storage.clean_stale_temp()
+        self.embedder.warm_up()
+        self.stale = False
+        if mode == "existing":
+            try:
+                self._use_sources(load_library(self.library_dir), self._configured_synonyms())
+                self._load(self.storage.current, self._expected_manifest())
+            except (IndexUnusableError, NoticeParseError, OSError) as exc:
+                log.warning("%s — answering from the last good index", exc)
+                self._load_last_good()
+        else:
+            self._use_sources(load_library(self.library_dir), self._configured_synonyms())
+            expected = self._expected_manifest()
+            try:
+                if mode == "build":
+                    raise IndexUnusableError("重建索引 / rebuild requested")
+                self._load(self.storage.current, expected)
+            except IndexUnusableError as exc:
+                log.warning("%s — rebuilding", exc)
+                with self.storage.build_lock():
+                    if mode == "build" or not self.is_current():
+                        self._build(expected)
+                self._load(self.storage.current, expected)
         self._prepare_lexical()
         self._ready = True
+
+    def _load_last_good(self) -> None:
+        """Load the newest intact generation with the sources it carries (see load_last_good)."""
+        kind = {"format": FORMAT_VERSION, "model": self.embedder.name}
+        reasons = []
+        for generation in self.storage.generations():
+            try:
+                manifest = self.storage.read_manifest(generation, kind)
+                snapshot = generation / SOURCES
+                self._use_sources(load_library(snapshot), load_synonyms(snapshot / SYNONYMS_FILE.name))
+                self._load(generation, kind)
+            except (IndexUnusableError, NoticeParseError, OSError) as exc:
+                reasons.append(str(exc))
+                continue
+            try:
+                on_disk = fingerprint(source_files(self.library_dir or NOTICES_DIR))
+            except OSError:
+                on_disk = None
+            self.stale = manifest.get("sources") != on_disk
+            log.warning("answering from the index built at %s%s", manifest.get("built_at"),
+                        " (the notices have changed since)" if self.stale else "")
+            return
+        raise IndexUnusableError(reasons[0] if reasons else f"索引不存在 / no index in {self.build_dir}")
+
+    def _configured_synonyms(self) -> dict[str, list[str]]:
+        return self._synonyms if self._synonyms is not None else load_synonyms()
+
+    def _use_sources(self, library: Library, synonyms: dict[str, list[str]]) -> None:
+        self.library = library
+        self.synonyms = synonyms
+        add_user_words(self._user_words())
 
     def is_current(self) -> bool:
         """Whether the index on disk matches the sources and the model and every file it lists is
         intact (their hashes are checked, as at load; no model load needed)."""
-        path = self.index_dir / "manifest.json"
-        if not path.exists():
-            return False
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-            _check_files(self.index_dir, manifest)
-        except (OSError, ValueError, IndexUnusableError):
+            manifest = self.storage.read_manifest(self.storage.current,
+                                                  {"format": FORMAT_VERSION, "model": self.embedder.name})
+            return manifest.get("sources") == fingerprint(source_files(self.library_dir or NOTICES_DIR))
+        except (IndexUnusableError, OSError):
             return False
-        library_dir = self.library_dir or NOTICES_DIR
-        return (
-            manifest.get("format") == FORMAT_VERSION
-            and manifest.get("sources") == fingerprint(source_files(library_dir))
-            and manifest.get("model") == self.embedder.name
-        )
 
     def _user_words(self) -> list[str]:
         out = []
@@ -328,8 +337,27 @@ class Retriever:
             chunks.extend(chunk_notice(notice, counter))
         return chunks
 
-    def _build(self, expected: dict) -> None:
+    def _build(self, expected: dict) -> dict:
+        """Build a new generation from ``self.library`` (call under the build lock).
+
+        :returns: its manifest.
+        :raises IndexWriteError: when the folder is read-only or full, found before embedding.
+        """
         started = time.perf_counter()
+        self.storage.record("building")
+        try:
+            # A new generation is about the size of the current one (the sources are small).
+            self.storage.check_writable(int(self.storage.size_of_current() * 1.2))
+            manifest = self._build_generation(expected, started)
+        except BaseException as exc:
+            self.storage.record("failed", str(exc) or type(exc).__name__)
+            raise
+        self.storage.record("built")
+        log.info("index built: %d chunks, %d sentences in %.1fs", manifest["chunks"], manifest["sentences"],
+                 time.perf_counter() - started)
+        return manifest
+
+    def _build_generation(self, expected: dict, started: float) -> dict:
         chunks = self._chunk_all()
         sentence_rows = [(ci, s, e) for ci, c in enumerate(chunks) for (s, e) in c.sentences]
         texts = [c.embedding_text() for c in chunks]
@@ -343,38 +371,20 @@ class Retriever:
         example_vecs = self._embed_questions([text for text, _, _ in examples], chunk_vecs.shape[1])
 
         def write(tmp: Path) -> None:
-            dense = faiss.IndexFlatIP(chunk_vecs.shape[1])
-            dense.add(chunk_vecs)
-            faiss.write_index(dense, str(tmp / "chunks.faiss"))
-            about = faiss.IndexFlatIP(about_vecs.shape[1])
-            about.add(about_vecs)
-            faiss.write_index(about, str(tmp / "about.faiss"))
-            sent = faiss.IndexFlatIP(sentence_vecs.shape[1])
-            sent.add(sentence_vecs)
-            faiss.write_index(sent, str(tmp / "sentences.faiss"))
-            labelled = faiss.IndexFlatIP(example_vecs.shape[1])
-            labelled.add(example_vecs)
-            faiss.write_index(labelled, str(tmp / "examples.faiss"))
+            for name, vecs in (("chunks.faiss", chunk_vecs), ("about.faiss", about_vecs),
+                               ("sentences.faiss", sentence_vecs), ("examples.faiss", example_vecs)):
+                flat = faiss.IndexFlatIP(vecs.shape[1])
+                flat.add(vecs)
+                faiss.write_index(flat, str(tmp / name))
             (tmp / "chunks.json").write_text(
                 json.dumps({"chunks": [c.to_dict() for c in chunks], "sentences": sentence_rows,
                             "examples": examples}, ensure_ascii=False),
                 encoding="utf-8",
             )
-            manifest = dict(expected)
-            manifest.update(
-                dimension=int(chunk_vecs.shape[1]),
-                chunks=len(chunks),
-                sentences=len(sentence_rows),
-                examples=len(examples),
-                built_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                build_seconds=round(time.perf_counter() - started, 2),
-                files={name: _sha(tmp / name) for name in INDEX_FILES},
-            )
-            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
 
-        _write_atomic_dir(self.index_dir, write)
-        log.info("index built: %d chunks, %d sentences in %.1fs", len(chunks), len(sentence_rows),
-                 time.perf_counter() - started)
+        fields = dict(expected, dimension=int(chunk_vecs.shape[1]), chunks=len(chunks), sentences=len(sentence_rows),
+                      examples=len(examples), build_seconds=round(time.perf_counter() - started, 2))
+        return self.storage.write(write, self.library.source_files(), fields)
 
     def _embed_passages(self, texts: list[str]) -> np.ndarray:
         return np.vstack(self._embed_in_batches(texts, self.embedder.embed_passages, "向量化 embedding", 32))
@@ -430,9 +440,9 @@ class Retriever:
     def _previous_question_vectors(self) -> dict[str, np.ndarray]:
         """Labelled question → vector, from the index on disk if it is intact and of this model
         and format; else nothing (everything is embedded anew)."""
-        folder = self.index_dir
         try:
-            self._read_manifest({"format": FORMAT_VERSION, "model": self.embedder.name})
+            folder = self.index_dir.resolve(strict=True)
+            self.storage.read_manifest(folder, {"format": FORMAT_VERSION, "model": self.embedder.name})
             texts = [row[0] for row in json.loads((folder / "chunks.json").read_text(encoding="utf-8"))["examples"]]
             stored = faiss.read_index(str(folder / "examples.faiss"))
             if stored.ntotal != len(texts) or not texts:
@@ -441,26 +451,16 @@ class Retriever:
         except Exception:  # no index, or a damaged one: embed everything
             return {}
 
-    def _read_manifest(self, expected: dict) -> dict:
-        """The manifest of the index on disk, if it has ``expected``'s values and every index file
-        it lists is intact. :raises IndexUnusableError: otherwise."""
-        folder = self.index_dir
-        manifest_path = folder / "manifest.json"
-        if not manifest_path.exists():
-            raise IndexUnusableError(f"索引不存在 / no index at {folder}")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexUnusableError(f"索引清单已损坏 / manifest unreadable: {exc}") from exc
-        for key, value in expected.items():
-            if manifest.get(key) != value:
-                raise IndexUnusableError(f"索引已过期（{key} 不一致） / index is stale: {key} differs")
-        _check_files(folder, manifest)
-        return manifest
+    def _load(self, generation: Path, expected: dict) -> None:
+        """Load ``generation`` (resolved once: a swap meanwhile does not mix two builds).
 
-    def _load(self, expected: dict) -> None:
-        folder = self.index_dir
-        manifest = self._read_manifest(expected)
+        :raises IndexUnusableError: when it is missing, stale for ``expected`` or damaged.
+        """
+        try:
+            folder = generation.resolve(strict=True)
+        except OSError as exc:
+            raise IndexUnusableError(f"索引不存在 / no index at {generation}") from exc
+        manifest = self.storage.read_manifest(folder, expected)
         try:
             data = json.loads((folder / "chunks.json").read_text(encoding="utf-8"))
             chunks = [Chunk.from_dict(c) for c in data["chunks"]]

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -213,9 +214,11 @@ def test_healthz_ready(client):
     assert body["status"] == "ok" and body["notices"] == 1 and body["chunks"] > 0
 
 
-def test_healthz_and_webhook_say_503_while_the_bot_loads(app_with):
+def test_healthz_and_webhook_say_503_while_the_bot_loads(app_with, monkeypatch):
     app = app_with()
-    app.extensions["bot_state"].ready.clear()  # as if the model were still loading
+    live = app.extensions["live_bot"]
+    monkeypatch.setattr(live, "_bot", None)  # as if the model were still loading
+    monkeypatch.setattr(live, "loaded", threading.Event())
     client = app.test_client()
     response = client.get("/healthz")
     assert response.status_code == 503 and response.get_json()["status"] == "starting"
@@ -230,12 +233,12 @@ def test_healthz_and_webhook_say_503_while_the_bot_loads(app_with):
 
 def test_internal_errors_are_json_500_without_traceback(app_with, monkeypatch):
     app = app_with()
-    state = app.extensions["bot_state"]
+    live = app.extensions["live_bot"]
 
     def boom(*a, **kw):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(state.bot.dialogue, "handle", boom)
+    monkeypatch.setattr(live.bot.dialogue, "handle", boom)
     response = post(app.test_client(), {"sender": "a", "message": "你好"})
     body = assert_error(response, 500, "internal_error")
     assert "secret" not in json.dumps(body)
@@ -383,7 +386,7 @@ def test_widget_js_carries_its_settings(client):
 def test_widget_config_is_script_safe(app_with, monkeypatch):
     app = app_with()
     # A staff-edited suggestion with markup must not break out of the inlined config.
-    monkeypatch.setattr(app.extensions["bot_state"].bot.answerer, "welcome_suggestions",
+    monkeypatch.setattr(app.extensions["live_bot"].bot.answerer, "welcome_suggestions",
                         lambda: ["</script><script>alert(1)</script>"])
     text = app.test_client().get("/widget.js").get_data(as_text=True)
     assert "</script>" not in text.split("var CONFIG = ")[1].split("\n")[0]
@@ -423,7 +426,7 @@ def test_without_its_model_a_background_start_serves_pages_and_says_why(tmp_path
     client = app.test_client()
     assert client.get("/").status_code == 200
     deadline = time.monotonic() + 30
-    while app.extensions["bot_state"].error is None:
+    while app.extensions["live_bot"].error is None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     body = assert_error(client.get("/healthz"), 503, "unavailable")

