@@ -21,6 +21,7 @@ from bot.scope import foreign_names, knows, main_clause
 from bot.followups import FollowUps
 from bot.turns import Context, Reading, TurnReader, base_anchor as _base_anchor
 from knowledge.parser import Node
+from knowledge.questions import anchor_matches
 
 MAX_QUESTION_CHARS = 500
 # A fused search score (1 = first for every passage ranker; a close labelled question adds up to
@@ -155,8 +156,18 @@ class Answerer:
         narrowed = self.follow_ups.narrowed_away(question, reading, context, answer) if reading.follow_up else None
         if narrowed is not None:
             return narrowed
-        if (answer.abstained and not answer.debug.get("features", {}).get("decisive")
-                and self.reader.names_only_the_last(question, context)):
+        declined_here = answer.abstained and not answer.debug.get("features", {}).get("decisive")
+        # A turn that names something specific the passage just shown speaks of, and nothing it
+        # does not (names_only_the_last), but that searched on its own lands elsewhere (有没有建台账 after 第17条, which keeps a 隐患排查台账,
+        # found part 一's 台账推进): the conversation is still about that passage.
+        # Unless the passage found is headed by what the turn names: that is a new topic
+        # (意识形态工作责任制落实了些啥 after a passage that mentions it in passing).
+        specific = self.retriever.specific_words(question)
+        moved_away = (not answer.abstained and answer.citations and context is not None and context.usable
+                      and not anchor_matches(answer.citations[0].anchor, [context.anchor or ""])
+                      and bool(specific) and not any(w in normalize(answer.citations[0].heading) for w in specific)
+                      and any(w in self.reader.passage_text(context) for w in specific))
+        if (declined_here or moved_away) and self.reader.names_only_the_last(question, context):
             # On its own the learnt model declines 发了什么文件; after 第3条, whose passage names
             # everything the turn does, it asks about that passage.
             notice = self.library.notices.get(context.doc or "") or self.primary()[0]

@@ -216,6 +216,17 @@ class FollowUps:
         hits = [h for h in result.hits if h.chunk.doc == notice.doc and _base_anchor(h.chunk) in group]
         if not hits:
             return None
+        # A turn adding only words the last passage uses is about that passage (具体怎么检查 after
+        # 第15条, which 检查s in three ways, is not about 第14条's 监测), unless another passage of
+        # the topic is headed by them (那经费怎么用的 after 会员费 is 工会经费's own item).
+        # (Its own words: the topic heading it shares with its siblings does not count.)
+        adds = [normalize(w) for w in reading.adds]
+        last_words = normalize(" ".join(f"{c.title} {c.text} {' '.join(retriever.aliases(c))}"
+                                        for c in group_chunks if _base_anchor(c) == last.anchor))
+        headed_elsewhere = any(w in normalize(c.title) for c in group_chunks if _base_anchor(c) != last.anchor
+                               for w in adds)
+        if adds and all(w in last_words for w in adds) and not headed_elsewhere:
+            hits = [h for h in hits if _base_anchor(h.chunk) == last.anchor] or hits
         # "连南那边呢？" after 应急广播 stays there though 连南 also builds a sports centre.
         best = hits[0].score
         hits.sort(key=lambda h: -(h.score + (FOLLOW_UP_MARGIN * best if _base_anchor(h.chunk) == last.anchor else 0)))

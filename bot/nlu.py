@@ -21,7 +21,7 @@ import yaml
 
 from bot import constants as C
 from bot.itemref import parse_item_number
-from index.text import ASKS_RE, normalize, words
+from index.text import asks, normalize, words
 
 log = logging.getLogger(__name__)
 BOT_DIR = Path(__file__).resolve().parent
@@ -257,9 +257,13 @@ class IntentClassifier:
             # Only a guess near the examples stands (挖出了什么宝贝 is near none of them), and never
             # one of a question (几时能建好 is no greeting).
             keep = (intent["name"] in _HIDES_CONTENT and best_sim >= self.fallback_threshold
-                    and not (intent["name"] in _SOCIAL and ASKS_RE.search(text))
+                    and not (intent["name"] in _SOCIAL and asks(text))
                     and intent["name"] not in (C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT, C.INTENT_COMPLAIN)
                     and self._names_subject is not None and not self._names_subject(text))
+            # A complaint said as a statement (走形式而已, 啥也没变) stands however unsure: it asks
+            # the notice nothing, so a search could only quote at it.
+            keep = keep or (intent["name"] == C.INTENT_COMPLAIN and best_sim >= self.fallback_threshold
+                            and not asks(text))
             if not keep:
                 intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
         if intent["name"] == C.INTENT_ASK_ITEM_BY_NUMBER:
@@ -270,10 +274,10 @@ class IntentClassifier:
                        and (intent["name"] == C.INTENT_CHITCHAT
                             or (intent["name"] == C.INTENT_BOT_CHALLENGE
                                 and intent["confidence"] < self.ambiguity_threshold)))
-        if (intent["name"] in _SOCIAL or unaddressed) and ASKS_RE.search(text) and not self.knows(text):
+        if (intent["name"] in _SOCIAL or unaddressed) and asks(text) and not self.knows(text):
             # 对账销号是什么意思 is no acknowledgement, however near 好的 it sits.
             intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
-        if (intent["name"] in self._marks and ASKS_RE.search(text) and not self.knows(text)
+        if (intent["name"] in self._marks and asks(text) and not self.knows(text)
                 and not any(w in self._marks[intent["name"]] for w in words(text))):
             # A question near the hand-off examples that names nothing they name (你们还招人吗,
             # 可以上门吗 vs 有没有人工) asks something: the search answers or declines. (Not for
@@ -281,7 +285,7 @@ class IntentClassifier:
             intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
         norm = normalize(text)
         if _COMPLAINT_RE.search(norm) or (_ACCUSATION_RE.search(norm)
-                                          and (not ASKS_RE.search(norm) or re.search(r"有(?:个屁|啥|什么)用", norm))):
+                                          and (not asks(norm) or re.search(r"有(?:个屁|啥|什么)用", norm))):
             intent = {"name": C.INTENT_COMPLAIN, "confidence": 1.0}
         elif intent["name"] != C.INTENT_ASK_ITEM_BY_NUMBER and _CONTACT_RE.search(norm):
             intent = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}

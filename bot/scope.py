@@ -137,6 +137,9 @@ _ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|能|可以|可|去|�
 # (哪个单位负责 is not one: 局党组 and its 领导小组 answer it.)
 _ASK_WHICH_RE = re.compile(r"哪(?:几|一|些)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿)|"
                            r"哪(?:几|一|些)(家)")
+# "Which ones" of any other kind (是哪一个, 哪几个单位, 分别是哪些): the kind is the noun after
+# 哪…, or else the ask's subject; not a time (哪年, 哪天), which the date asks read.
+_ASK_WHICH_ANY_RE = re.compile(r"哪(?:几|一|些)?+(?:个|家|座|所|条|位|项|批|种|类)?+(?![年月天日时里儿])")
 _ORGANISATIONS = ("企业", "公司", "学校", "院校", "高校", "大学", "酒店", "民宿", "家")
 _OFFICE_RE = re.compile(r"[局厅委办]$")
 _ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|学院|大学|酒店|企业|厂)$")
@@ -250,6 +253,9 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
     if which:
         kind = which.group(1) or which.group(2)
         return not _names_one(passage, kind, area)
+    which_any = _ASK_WHICH_ANY_RE.search(question)
+    if which_any and _counted_not_named(passage, _which_kinds(question[which_any.end():], subject)):
+        return True  # 是哪一个 of 国家体育旅游示范基地1个: the passage counts them, it names none
     if _ASK_FREQUENCY_RE.search(question):  # 多久研究一次: 定期 answers how often
         return not (_FREQUENCY_RE.search(passage) or _DATE_RE.search(passage))
     if _ASK_DATE_RE.search(question):
@@ -273,6 +279,27 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
     if "多少" in question:  # 收入是多少, 上限是多少: a figure in a sentence about the subject
         return not _stated(passage, _DIGIT_RE.search, subject)
     return False
+
+
+def _which_kinds(rest: str, subject: tuple[str, ...]) -> tuple[str, ...]:
+    """What a which-ask asks about: the first word after 哪… (哪几个单位 → 单位), else the subject."""
+    after = [w for w in words(rest) if len(w) >= 2]
+    return (after[0],) if after else subject
+
+
+_COUNT = r"(?<![第\d])\d+\s*[个座条家名项所处批位支部]"
+
+
+def _counted_not_named(passage: str, kinds: tuple[str, ...]) -> bool:
+    """Whether the passage's sentences about ``kinds`` count them, the number next to the kind
+    (6家单位, 9个直属事业单位, 示范基地1个), but name none: no quoted name (“百味鸡宴”美食之旅线路)
+    and no list (、)."""
+    kinds = tuple(k for k in kinds if k)
+    if not kinds:
+        return False
+    about = [s for s in _sentences(passage) if any(k in s for k in kinds)]
+    counted = re.compile("|".join(rf"{_COUNT}[^，,。；、]{{0,8}}{re.escape(k)}|{re.escape(k)}\s*{_COUNT}" for k in kinds))
+    return any(counted.search(s) for s in about) and not any(_QUOTED_RE.search(s) or "、" in s for s in about)
 
 
 def _quantity(sentence: str) -> bool:

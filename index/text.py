@@ -71,7 +71,24 @@ READ_CHARS = 64
 _RUN_RE = re.compile(r"(\D)\1{3,}")  # never digits: 10000元
 _MESSAGE_SENTENCE_RE = re.compile(r"(?<=[。！？!?；;\n])")
 # A question's marks: particles, question words, A-not-A (打不打雷, 开没开).
-ASKS_RE = re.compile(r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|如何|是否|有没有|能不能|可不可以|([\u4e00-\u9fff])[不没]\1")
+ASKS_RE = re.compile(
+    r"[吗呢？?]|什么|怎么|哪|几|多少|谁|啥|咋|干嘛|如何|是否|有没有|能不能|可不可以|([\u4e00-\u9fff])[不没]\1|"
+    # a negation closing a clause after a verb (公开不, 核算过没有, 有规定没, 好咗未), not after an
+    # adverb (还没有, 都没): the V-neg question
+    r"(?<![还都也并从根本就])(?:[不没冇未]|没有)[呀啊吧呢]?(?=[\s，,。？?！!]|$)|"
+    # an alternative question (是定期的还是突击的)
+    r"是[^，,。]{1,12}还是|"
+    # Cantonese: 点样 (how), 点解 (why), 有冇, 係唔係, 边个 / 边度 (who, where), 咩 (what)
+    r"点样|点解|有冇|係唔係|边个|边度|边间|咩")
+# Question words that ask nothing: one with 也 or 都 after it is a universal (什么都没变, 啥也不管,
+# 谁都知道, 怎么也办不好), and 没几 / 没多少 means "few" (没几个人看得到).
+_INDEFINITE_RE = re.compile(r"(?:什么|啥|谁|哪儿|哪里|哪|怎么|多少)[\u4e00-\u9fff]{0,2}?[也都]|[没不](?:几|多少)")
+
+
+def asks(text: str) -> bool:
+    """Whether ``text`` asks something: a question mark or particle, a question word, A-not-A;
+    question words used as indefinites (什么都没变, 没几个人) do not count."""
+    return bool(ASKS_RE.search(_INDEFINITE_RE.sub("，", text)))
 
 
 def condense(text: str, limit: int = READ_CHARS) -> str:
@@ -83,7 +100,7 @@ def condense(text: str, limit: int = READ_CHARS) -> str:
     if len(text) <= limit:
         return text
     sentences = [s for s in _MESSAGE_SENTENCE_RE.split(text) if s.strip()]
-    asking = [i for i in reversed(range(len(sentences))) if ASKS_RE.search(sentences[i])]
+    asking = [i for i in reversed(range(len(sentences))) if asks(sentences[i])]
     keep: dict[int, str] = {}
     budget = limit
     for i in asking + [i for i in range(len(sentences)) if i not in asking]:

@@ -104,6 +104,12 @@ DECLINED = "declined"
         [("我是连南县的村民。" + "我们村里去年装了喇叭，平时也听广播。" * 12 + "请问连南的应急广播建好了吗？谢谢。", "item-16")],
         # a phone for something the notice never speaks of is not the notice's phone
         [("家里着火了打哪个电话", DECLINED)],
+        # a turn adding only words the last passage uses stays on it
+        [("广播电视安全播出是怎么监管的", "item-15"), ("具体咋检查的", "item-15")],
+        # one naming what the last passage speaks of, found elsewhere on its own, stays too
+        [("局机关的安全隐患排查怎么做的", "item-17"), ("建了台账没有", "item-17")],
+        # "which one" of what the passage only counts: it names none
+        [("国家体育旅游示范基地有几个", "item-5"), ("具体是哪一个", DECLINED)],
     ],
 )
 def test_follow_ups_off_topic_turns_and_topic_switches(bot, turns):
@@ -131,6 +137,8 @@ def test_a_place_the_passage_does_not_name_is_said_so(bot):
     "turns, kind, fragments",
     [
         (["应急广播建设进展如何", "你们整改就是走过场吧"], "channels", ["0763-3375826", "清远市新城银泉路图书馆大楼六楼", "qywgltj@gdqy.gov.cn"]),
+        # a complaint said as a statement, question words used as indefinites (啥也没改)
+        (["工会经费怎么管的", "说得好听，其实啥也没改"], "channels", ["0763-3375826"]),
         (["旅游厕所建了多少座", "我要找人工客服"], "channels", ["自动问答助手", "0763-3375826"]),
         (["景区安全谁来管", "好的"], "chat", []),
         (["你是机器人吗"], "chat", ["自动问答助手"]),

@@ -75,6 +75,13 @@ from index.text import words
         ("20个省级文旅特色村具体是哪些村", "广东省文化和旅游特色村20个。", True),
         ("保密这事你们党组多久研究一回", "定期研究部署我局保密工作。", False),
         ("非遗展馆在哪条路上", "做好非遗展馆预约团体讲解服务。", True),
+        # which ones, of any kind: named (quoted, listed), or only counted
+        ("是哪几家单位", "全年共有3家单位获评先进集体。", True),
+        ("示范点分别是哪些", "建成示范点12个，带动周边发展。", True),
+        ("哪些项目获评了", "“山水画廊”“古道新生”两个项目获评优秀案例。", False),
+        ("是哪几个协会", "组织书法协会、摄影协会等4个协会开展活动。", False),
+        ("哪个小组负责", "成立专项工作小组，统筹推进。", False),  # not counted: the search decides
+        ("哪一年开始的", "2023年共有3家单位开始试点。", False),  # a time, not a which-one
     ],
 )
 def test_type_unmet(question, passage, unmet):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from index.text import bigrams, names, normalize, words
+from index.text import asks, bigrams, names, normalize, words
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,16 @@ def test_a_long_message_is_read_as_its_asking_sentences():
     no_ask = "甲" * 30 + "乙" * 30 + "丙丁" * 40
     assert condense(no_ask) == no_ask[-READ_CHARS:]
 
+
+@pytest.mark.parametrize(
+    "text, asking",
+    [("应急广播建好了吗", True), ("整改了什么", True), ("有没有建台账", True),
+     # question words as indefinites, and 没几 ("few"): statements
+     ("什么都没变", False), ("啥也不管", False), ("谁都知道", False), ("没几个人来", False), ("没多少钱", False),
+     # a negation closing a clause after a verb asks; after an adverb it does not
+     ("收费公开不", True), ("账目核对过没有", True), ("制度有规定没", True), ("还没有", False), ("说了半年都没", False),
+     ("是上午的还是下午的", True), ("还是没改", False),
+     ("网站点样用", True), ("有冇人管", True), ("边个负责", True)],
+)
+def test_what_asks_and_what_only_states(text, asking):
+    assert asks(text) is asking
