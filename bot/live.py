@@ -101,7 +101,7 @@ class LiveBot:
         last = storage.last_build() if storage else {}
         if bot is not None:
             state = "stale" if bot.retriever.stale else "ok"
-        elif building or self._builder_pending(last):
+        elif building or self._loading or self._builder_pending(last):
             state = "building"
         elif not self.loaded.is_set():
             state = "starting"
@@ -119,12 +119,12 @@ class LiveBot:
         return out
 
     def _builder_pending(self, last: dict) -> bool:
-        """A builder this server started that has not taken the lock yet (loading its model) nor
-        failed since."""
+        """A builder this server started that has not taken the lock yet (loading its model), or
+        whose build is done and about to be loaded, and that has not failed."""
         if self._builder_spawned is None:
             return False
         spawned_at, wall = self._builder_spawned
-        if last.get("state") in ("failed", "built") and str(last.get("at", "")) >= wall:
+        if last.get("state") == "failed" and str(last.get("at", "")) >= wall:
             return False
         return time.monotonic() - spawned_at < BUILDER_START_SECONDS
 
