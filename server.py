@@ -506,6 +506,17 @@ def _may_see_details() -> bool:
     return request.remote_addr in ("127.0.0.1", "::1") and "X-Forwarded-For" not in request.headers
 
 
+def _conversations(bot) -> dict:
+    """Where conversations live and how often that store failed (a turn then lost its context)."""
+    sessions = getattr(bot.dialogue, "sessions", None)
+    if sessions is None:  # BOT_BACKEND=rasa: Rasa keeps them
+        return {}
+    body = {"store": sessions.store.describe(), "failures": sessions.failures}
+    if sessions.last_error:
+        body["last_error"] = sessions.last_error
+    return {"conversations": body}
+
+
 def healthz():
     """200 while an index answers (also one of notices changed since, while a new one is built),
     503 while none does; the details only for operations (:func:`_may_see_details`)."""
@@ -522,6 +533,7 @@ def healthz():
             "notices": len(bot.retriever.library.notices),
             "chunks": len(bot.retriever.chunks),
             "index": status,
+            **_conversations(bot),
         })
     if status["state"] == "unavailable":
         if not details:

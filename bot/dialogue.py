@@ -35,7 +35,7 @@ from bot.answer import MAX_QUESTION_CHARS, Answerer
 from bot.nlu import BOT_DIR, IntentClassifier
 from bot.privacy import mask
 from bot.replies import DOMAIN_FILE, load_domain, render
-from bot.trackers import InMemoryTrackerStore, Session, TrackerStore, trim_metadata
+from bot.trackers import FailSafeSessions, InMemoryTrackerStore, Session, TrackerStore, trim_metadata
 from index.text import condense, normalize
 
 RULES_FILE = BOT_DIR / "data" / "rules.yml"
@@ -80,6 +80,7 @@ class Dialogue:
         self.answerer = answerer
         self.classifier = classifier or IntentClassifier(answerer.retriever.embedder)
         self.store = store or InMemoryTrackerStore(ttl_seconds, max_senders)
+        self.sessions = FailSafeSessions(self.store)
         self.domain = load_domain(domain_file or DOMAIN_FILE)
         self.rules = load_rule_map(rules_file or RULES_FILE)
         self.actions = {
@@ -95,15 +96,15 @@ class Dialogue:
     # ---- sessions ---------------------------------------------------------------------------
 
     def _session(self, sender: str) -> Session:
-        return self.store.retrieve(sender)
+        return self.sessions.retrieve(sender)
 
     def reset(self, sender: str) -> None:
         """Forget a sender's conversation (the widget's "new conversation")."""
-        self.store.delete(sender)
+        self.sessions.delete(sender)
 
     @property
     def sender_count(self) -> int:
-        return self.store.count()
+        return self.sessions.count()
 
     # ---- one turn ---------------------------------------------------------------------------
 
@@ -133,7 +134,7 @@ class Dialogue:
         user = {"event": "user", "text": mask(text, self._published()), "metadata": kept,
                 "parse_data": {"intent": parse["intent"], "entities": parse.get("entities", [])}}
         session.add_events([user, {"event": "action", "name": action}, *events])
-        self.store.save(session)
+        self.sessions.save(session)
         out = []
         for m in messages:
             custom = dict(m.get("custom") or {})

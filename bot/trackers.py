@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import json
+import logging
 import os
 import re
 import threading
@@ -37,6 +38,8 @@ MAX_METADATA_CHARS = 200
 MAX_TEXT_CHARS = 500
 _ENV_RE = re.compile(r"\$\{([^}]+)\}")
 
+
+log = logging.getLogger(__name__)
 
 @dataclass
 class Session:
@@ -117,6 +120,55 @@ class TrackerStore(abc.ABC):
 
     def describe(self) -> str:
         return type(self).__name__
+
+
+class FailSafeSessions:
+    """A store's sessions for the dialogue, where the store failing never fails a turn.
+
+    A database that is down, full or read-only, or a Redis that does not answer, costs the
+    conversation its context for that turn (it is answered as a first question) and is logged
+    and counted (``failures``, shown by /healthz), never a 500.
+
+    :param store: the :class:`TrackerStore` it guards.
+    """
+
+    def __init__(self, store: TrackerStore) -> None:
+        self.store = store
+        self.failures = 0
+        self.last_error: str | None = None
+
+    def retrieve(self, sender: str) -> Session:
+        try:
+            return self.store.retrieve(sender)
+        except Exception as exc:  # noqa: BLE001 (any driver's error: the turn goes on)
+            self._failed("read", exc)
+            return Session(sender)
+
+    def save(self, session: Session) -> None:
+        try:
+            self.store.save(session)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("write", exc)
+
+    def delete(self, sender: str) -> None:
+        try:
+            self.store.delete(sender)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("delete", exc)
+
+    def count(self) -> int:
+        try:
+            return self.store.count()
+        except Exception as exc:  # noqa: BLE001
+            self._failed("count", exc)
+            return 0
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        if self.failures == 1 or self.failures % 100 == 0:  # the first with its traceback, then a count
+            log.error("conversation store %s failed (%d so far; the turn is answered without its context)",
+                      what, self.failures, exc_info=self.failures == 1)
 
 
 class InMemoryTrackerStore(TrackerStore):

@@ -6,6 +6,7 @@ session temp dir so tests never touch (or depend on) the developer's index/build
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -32,28 +33,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    """Debian's redis-server, started in a temp dir on a free loopback port, stopped after."""
+@contextlib.contextmanager
+def redis_server(folder: Path):
+    """Debian's redis-server, started in ``folder`` on a free loopback port; yields its URL and
+    stops it on exit."""
     import redis
 
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
+    folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
                              "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     client = redis.Redis(host="127.0.0.1", port=port)
     deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A redis-server for the whole session."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

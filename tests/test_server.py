@@ -212,6 +212,7 @@ def test_healthz_ready(client):
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and body["notices"] == 1 and body["chunks"] > 0
+    assert body["conversations"]["failures"] == 0 and body["conversations"]["store"]
 
 
 def test_healthz_and_webhook_say_503_while_the_bot_loads(app_with, monkeypatch):

@@ -101,3 +101,21 @@ def test_endpoints_select_the_store(tmp_path, monkeypatch, redis_url):
 def test_a_stored_session_round_trips_as_json():
     session = Session("s", events=[{"event": "user", "text": "你好"}])
     assert Session.from_json(session.to_json()) == session
+
+
+def test_a_store_that_fails_costs_a_turn_its_context_never_its_answer(bot, tmp_path):
+    """Redis stopped under a running dialogue: the next turns are answered as first questions,
+    and the failures are counted for /healthz."""
+    from tests.conftest import redis_server
+
+    with redis_server(tmp_path / "redis") as url:
+        dialogue = Dialogue(bot.answerer, classifier=bot.dialogue.classifier,
+                            store=RedisTrackerStore(url, 60, 100, key_prefix="down:"))
+        first = dialogue.handle("down-1", "应急广播建设进展如何")[0]
+        assert first["custom"]["citations"][0]["anchor"] == "item-16"
+        assert dialogue.sessions.failures == 0
+    second = dialogue.handle("down-1", "旅游厕所建了多少座")[0]
+    assert second["custom"]["citations"][0]["anchor"] == "item-4"
+    assert dialogue.sessions.failures >= 2  # the read and the write of that turn
+    assert "ConnectionError" in dialogue.sessions.last_error
+    assert dialogue.sender_count == 0
