@@ -47,8 +47,9 @@ run: $(MODEL)
 # workers: an idle connection waits in the poller, and one that trickles its request holds a
 # thread, not a worker (32 a worker: 16 slow clients leave most free; nginx in front holds them
 # all, docs/deployment.md); the access log has method, path without query, status and
-# milliseconds, and no client address. tests/conftest.py runs gunicorn with these same flags.
-GUNICORN_FLAGS = --workers 2 --worker-class gthread --threads 32 --timeout 60 --keep-alive 5 --preload \
+# milliseconds, and no client address; a worker leaves without the interpreter's shutdown
+# (bot/wsgi_hooks.py). bench/_serve.py runs gunicorn with these same flags.
+GUNICORN_FLAGS = --config python:bot.wsgi_hooks --workers 2 --worker-class gthread --threads 32 --timeout 60 --keep-alive 5 --preload \
 	--access-logfile - --access-logformat '%(m)s %(U)s %(s)s %(M)sms'
 # No build before it: the port opens at once and answers from the last good index (or 503 while
 # there is none) while a stale or missing index is built in the background (bot/live.py).

@@ -50,3 +50,9 @@ def test_a_damaged_index_and_a_killed_worker_leave_the_service_answering(bot, in
             assert reply[0]["custom"]["citations"][0]["anchor"] == "item-16"
         with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
             assert r.status == 200
+    # Stopped, every worker has left, none aborting or hanging in the interpreter's shutdown
+    # (bot/wsgi_hooks.py).
+    text = log.read_text(errors="replace")
+    assert "Shutting down: Master" in text and "terminate called" not in text and "SIGABRT" not in text
+    for pid in _worker_pids(log):
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower(), pid
