@@ -157,17 +157,8 @@ class Answerer:
         if narrowed is not None:
             return narrowed
         declined_here = answer.abstained and not answer.debug.get("features", {}).get("decisive")
-        # A turn that names something specific the passage just shown speaks of, and nothing it
-        # does not (names_only_the_last), but that searched on its own lands elsewhere (有没有建台账 after 第17条, which keeps a 隐患排查台账,
-        # found part 一's 台账推进): the conversation is still about that passage.
-        # Unless the passage found is headed by what the turn names: that is a new topic
-        # (意识形态工作责任制落实了些啥 after a passage that mentions it in passing).
-        specific = self.retriever.specific_words(question)
-        moved_away = (not answer.abstained and answer.citations and context is not None and context.usable
-                      and not anchor_matches(answer.citations[0].anchor, [context.anchor or ""])
-                      and bool(specific) and not any(w in normalize(answer.citations[0].heading) for w in specific)
-                      and any(w in self.reader.passage_text(context) for w in specific))
-        if (declined_here or moved_away) and self.reader.names_only_the_last(question, context):
+        if (declined_here or self._moved_away(question, context, answer)) and self.reader.names_only_the_last(
+                question, context):
             # On its own the learnt model declines 发了什么文件; after 第3条, whose passage names
             # everything the turn does, it asks about that passage.
             notice = self.library.notices.get(context.doc or "") or self.primary()[0]
@@ -181,6 +172,21 @@ class Answerer:
                 if not followed.abstained:
                     return followed
         return answer
+
+    def _moved_away(self, question: str, context: Context | None, answer: Answer) -> bool:
+        """Whether a turn searched on its own left the passage just shown though it names something
+        specific that passage speaks of (有没有建台账 after 第17条, which keeps a 隐患排查台账, found
+        part 一's 台账推进); not when the passage found is headed by it: that is a new topic
+        (意识形态工作责任制落实了些啥 after a passage that mentions it in passing)."""
+        if (answer.abstained or not answer.citations or context is None or not context.usable
+                or anchor_matches(answer.citations[0].anchor, [context.anchor or ""])):
+            return False
+        specific = self.retriever.specific_words(question)
+        heading = normalize(answer.citations[0].heading)
+        if not specific or any(w in heading for w in specific):
+            return False
+        passage = self.reader.passage_text(context)
+        return any(w in passage for w in specific)
 
     def contact_or_answer(self, question: str, context: Context | None = None) -> Answer:
         """The contact paragraph, unless the question asks about something else that a passage

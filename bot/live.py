@@ -70,12 +70,8 @@ class LiveBot:
     @classmethod
     def serving(cls, bot) -> "LiveBot":
         """A live bot that answers with ``bot`` (loaded) and never reloads (the tests' app)."""
-        live = cls.__new__(cls)
-        live.settings, live.reload_every, live.build = {}, 0.0, False
-        live.started, live.error, live.build_error, live._builder_spawned = time.monotonic(), None, None, None
-        live._next, live._bot, live._seen, live._checked = None, bot, None, 0.0
-        live._lock, live._loading, live._fixed = threading.Lock(), False, True
-        live.loaded = threading.Event()
+        live = cls(lambda _settings: bot, {}, reload_every=0.0, build=False)
+        live._bot, live._fixed = bot, True
         live.loaded.set()
         return live
 
