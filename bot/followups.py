@@ -11,7 +11,7 @@ import re
 
 from bot.citations import Answer, Citation, join_quotes as _join_quotes, node_label as _node_label
 from bot.citations import node_title as _node_title
-from bot.scope import asks_name, knows, main_clause, type_unmet
+from bot.scope import ask_subject, asks_name, knows, main_clause, type_unmet
 from bot.turns import Context, Reading, base_anchor as _base_anchor
 from index.text import has_chinese, normalize
 from knowledge.parser import Node
@@ -135,8 +135,11 @@ class FollowUps:
         searched = f"{context.question or last.heading} {question}"
         result = retriever.search_full(searched, top_k=1)
         ask = main_clause(normalize(question))
-        subject = tuple(w for w in retriever.specific_words(context.question or last.heading))
         passage = "。".join(retriever.sentence_text(r) for r in rows)
+        # What the ask is about: its own words that the passage speaks of (引进了几个人 after 人才引进呢:
+        # a count of those recruited, not the 9个 units of another sentence), else the last question's.
+        own = tuple(w for w in ask_subject(ask, retriever.synonyms) if w in passage)
+        subject = own or tuple(retriever.specific_words(context.question or last.heading))
         label = _node_label(last)
         turn.update(searched=searched, within=[last.anchor], ask=ask)
         # The decisive signals, as on a whole question: 几点开门 asks for a service, 局长叫什么 a name.

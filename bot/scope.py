@@ -106,6 +106,9 @@ _MONEY_NOUNS = r"钱|资金|经费|费用|预算|投资|投入|金额|补助|补
 _ASK_MONEY_RE = re.compile(rf"(?:多少|几)(?:{_MONEY_NOUNS}|[万亿](?:元|块|$|(?=[？?，,。])))|花了多少|投入了?多少|"
                            rf"(?:{_MONEY_NOUNS})(?:是|有|为|要|大概|一共|总共|共)*多少")
 # A share asked for (占比达到多少, 多大比例), not a share talked about (缴纳比例依据哪份规定).
+# Where something comes from (钱从哪里来, 资金来源, 经费哪来的; Cantonese 边度嚟): answered only by a
+# passage that speaks of it.
+_ASK_SOURCE_RE = re.compile(r"从(?:哪|边度)|(?:哪|边度)(?:里|儿)?(?:来|嚟|出)|来源|出处|谁(?:出|给|拨|掏)")
 _ASK_SHARE_RE = re.compile(r"百分之(?:几|多少)|几成|(?:比例|比率|占比|百分比)\S{0,6}?(?:多少|几)|(?:多大|多少|什么)(?:比例|比率)")
 # When, or how long (多少天, 几个月: the preamble's 3月29日至6月28日 answers that).
 _ASK_DATE_RE = re.compile(r"什么时候|啥时候?|几时|何时|哪天|哪一?年|哪几年|几月|几号|多久|哪个月|多长时间|"
@@ -145,7 +148,7 @@ _OFFICE_RE = re.compile(r"[局厅委办]$")
 _ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|学院|大学|酒店|企业|厂)$")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
-_ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫(?:什么|啥)|叫(?:什么|啥)名字|名字叫(?:什么|啥)|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪位|"
+_ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫(?:什么|啥)|叫(?:什么|啥)名字|名字叫(?:什么|啥)|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪[几一些]?位|"
                            r"(?:都是|是|有)哪些人[?？呀啊呢]*$|"
                            r"(?<!什么)(?<!哪个)(?<!哪份)名单|有哪些成员|哪(?:个|几个|几位|位|些)(?:干部|党员|同志|职工)|(?:分别|都)叫什么")
 # Measure words only their own kind answers (多少人 by 31名, 多少钱 by 元); any other count (多少个,
@@ -210,7 +213,7 @@ def _mentions(sentence: str, subject: tuple[str, ...]) -> bool:
     return any(w in sentence or any(w[i:i + 2] in sentence for i in range(len(w) - 1)) for w in subject)
 
 
-def _subject(ask: str, synonyms: dict) -> tuple[str, ...]:
+def ask_subject(ask: str, synonyms: dict) -> tuple[str, ...]:
     """The ask's content words of two characters or more, with their synonyms (公厕 → 旅游厕所)."""
     found = [w for w in words(ask) if len(w) >= 2 and not re.search(r"\d", w)]
     return tuple(dict.fromkeys(found + [v for w in found for v in synonyms.get(w, ())]))
@@ -256,6 +259,9 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
     which_any = _ASK_WHICH_ANY_RE.search(question)
     if which_any and _counted_not_named(passage, _which_kinds(question[which_any.end():], subject)):
         return True  # 是哪一个 of 国家体育旅游示范基地1个: the passage counts them, it names none
+    if _ASK_SOURCE_RE.search(question) and re.search(_MONEY_NOUNS, question):
+        # 钱从哪里来: where the money comes from, in a sentence about money (争取到…建设资金)
+        return not re.search(_MONEY_NOUNS, passage)
     if _ASK_FREQUENCY_RE.search(question):  # 多久研究一次: 定期 answers how often
         return not (_FREQUENCY_RE.search(passage) or _DATE_RE.search(passage))
     if _ASK_DATE_RE.search(question):
@@ -508,7 +514,7 @@ class ScopePolicy:
         foreign = foreign_names(question, vocabulary_text, synonyms, retriever.issuers)
         top = result.hits[0]
         ask = main_clause(result.query.normalized)  # service, type and name cues read the ask itself
-        subject = _subject(result.query.normalized, synonyms)
+        subject = ask_subject(result.query.normalized, synonyms)
         # The words of the passage found (its text, heading and aliases), with the synonyms' keys
         # for the words they expand to there: what of the question that passage speaks to.
         passage = retriever.passage_words(top.chunk)
@@ -529,7 +535,7 @@ class ScopePolicy:
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
             "foreign_ordinals": float(foreign_ordinals(result.query.normalized, vocabulary_text)),
-            "type_unmet": 1.0 if type_unmet(ask, top.chunk.text, _subject(ask, synonyms), retriever.area) else 0.0,
+            "type_unmet": 1.0 if type_unmet(ask, top.chunk.text, ask_subject(ask, synonyms), retriever.area) else 0.0,
             "asks_name": 1.0 if _ASKS_NAME_RE.search(ask) else 0.0,
             "about_now": 1.0 if _NOW_RE.search(result.query.normalized) else 0.0,
             "labelled_declined": 1.0 if (result.labelled_unanswerable is not None

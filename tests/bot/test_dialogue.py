@@ -140,6 +140,8 @@ def test_a_place_the_passage_does_not_name_is_said_so(bot):
         # a complaint said as a statement, question words used as indefinites (啥也没改)
         (["工会经费怎么管的", "说得好听，其实啥也没改"], "channels", ["0763-3375826"]),
         (["旅游厕所建了多少座", "我要找人工客服"], "channels", ["自动问答助手", "0763-3375826"]),
+        # a complaint that names its topic first: the verdict is a clause of its own
+        (["旅游厕所的事拖了这么久 效率也太低了"], "channels", ["0763-3375826"]),
         (["景区安全谁来管", "好的"], "chat", []),
         (["你是机器人吗"], "chat", ["自动问答助手"]),
         (["应急广播建设进展如何", "没听懂"], "chat", ["换个说法"]),
@@ -153,6 +155,20 @@ def test_everyday_turns_get_a_short_reply_never_a_quote(bot, turns, kind, fragme
     assert not message["custom"]["abstained"]
     for fragment in fragments:
         assert fragment in message["text"]
+
+
+def test_a_complaint_that_also_asks_is_answered(bot):
+    message = bot.dialogue.handle("complains-and-asks", "应急广播这么慢 连南什么时候能建好")[0]
+    assert [c["anchor"] for c in message["custom"]["citations"]][:1] == ["item-16"]
+
+
+def test_a_count_the_passage_gives_only_of_something_else_is_not_given(bot):
+    # 第27条 counts 9个 units and 31名 cadres, but not those recruited
+    for text in ("干部队伍建设怎么样", "人才引进呢"):
+        bot.dialogue.handle("recruited", text)
+    message = bot.dialogue.handle("recruited", "引进了几个人")[0]
+    assert message["custom"]["abstained"] is True and message["custom"]["citations"] == []
+    assert "0763-3375826" in message["text"]
 
 
 def test_the_same_question_twice_asks_for_another_wording(bot):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.scope import (_ASKS_NAME_RE, _abbreviates, knows, _service, _subject, foreign_names, foreign_ordinals,
+from bot.scope import (_ASKS_NAME_RE, _abbreviates, knows, _service, ask_subject, foreign_names, foreign_ordinals,
                        main_clause, type_unmet)
 from index.text import words
 
@@ -82,10 +82,14 @@ from index.text import words
         ("是哪几个协会", "组织书法协会、摄影协会等4个协会开展活动。", False),
         ("哪个小组负责", "成立专项工作小组，统筹推进。", False),  # not counted: the search decides
         ("哪一年开始的", "2023年共有3家单位开始试点。", False),  # a time, not a which-one
+        # where the money comes from: only a passage that speaks of money answers it
+        ("钱从哪里来", "加强对全民健身中心建设工作的指导，建立督办机制。", True),
+        ("建设资金从哪来的", "争取到省级专项建设资金开展平台建设。", False),
+        ("经费来源是什么", "严格按标准使用工会经费。", False),
     ],
 )
 def test_type_unmet(question, passage, unmet):
-    assert type_unmet(question, passage, _subject(question, {"公厕": ["旅游厕所"], "邮编": ["邮政编码"]})) is unmet
+    assert type_unmet(question, passage, ask_subject(question, {"公厕": ["旅游厕所"], "邮编": ["邮政编码"]})) is unmet
 
 
 @pytest.mark.parametrize(
@@ -166,7 +170,7 @@ def test_the_ask_is_the_last_clause(question, clause):
     ],
 )
 def test_service_cues(question, passage, service):
-    assert _service(question, passage, _subject(question, {})) is service
+    assert _service(question, passage, ask_subject(question, {})) is service
 
 
 def test_a_word_jieba_glued_a_character_onto_is_known():
