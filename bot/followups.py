@@ -37,7 +37,7 @@ class FollowUps:
 
     def answer(self, question: str, reading: Reading, context: Context) -> Answer | None:
         """A turn about the last subject, or ``None`` when it is to be read on its own after all."""
-        notice = self.answerer.library.notices.get(context.doc or "") or self.answerer.primary()[0]
+        notice = self.answerer._only(context.doc)[0]
         last = notice.find(context.anchor or "")
         rows = self.passage_rows(notice.doc, context.anchor or "")
         if last is None or not rows:
@@ -68,7 +68,8 @@ class FollowUps:
         quote = _join_quotes(notice.text, spans)
         return Citation(doc=notice.doc, number=node.number if node.kind == "item" else "", heading=node.heading,
                         path=node.path, anchor=node.anchor, passage=notice.text[node.start:node.end].strip(),
-                        quote=quote, score=score, title=_node_title(node), quote_spans=spans)
+                        quote=quote, score=score, title=_node_title(node), quote_spans=spans,
+                        notice=self.answerer.notice_title(notice.doc))
 
     def _more_of(self, question, notice, last: Node, rows: list[int], context: Context, turn: dict) -> Answer:
         """还有呢 / 具体说说: the passage's sentences not quoted yet, or the whole passage."""
@@ -79,11 +80,11 @@ class FollowUps:
         turn.update(searched=f"（不检索）{label}中尚未引用的句子", abstain=False, decided_by="追问上一条的更多内容")
         if fresh:
             citation = self._rows_citation(notice, last, fresh[: self.answerer.max_sentences])
-            text = f"通报{label}还写道：{citation.quote}"
+            text = f"{self.answerer.notice_title(notice.doc)}{label}还写道：{citation.quote}"
         else:
             citation = self._rows_citation(notice, last, rows)
-            text = f"通报{label}的内容已经全部列出，全文如下：{citation.quote}"
-        return Answer(question, text, False, [citation], self.answerer.related_suggestions(last.anchor), kind="search",
+            text = f"{self.answerer.notice_title(notice.doc)}{label}的内容已经全部列出，全文如下：{citation.quote}"
+        return Answer(question, text, False, [citation], self.answerer.related_suggestions(last.anchor, notice.doc), kind="search",
                       debug={"follow_up": True, "turn": turn})
 
     def place_not_in(self, question: str, chunk) -> str:
@@ -122,8 +123,8 @@ class FollowUps:
                                     retriever.area):
             turn.update(abstain=False, decided_by=f"{label}写到了{place}")
             citation = self._rows_citation(notice, last, about[: self.answerer.max_sentences])
-            text = f"根据通报{label}，关于{place}：{citation.quote}"
-            return Answer(question, text, False, [citation], self.answerer.related_suggestions(last.anchor), kind="search",
+            text = f"根据{self.answerer.notice_title(notice.doc)}{label}，关于{place}：{citation.quote}"
+            return Answer(question, text, False, [citation], self.answerer.related_suggestions(last.anchor, notice.doc), kind="search",
                           debug={"follow_up": True, "turn": turn})
         turn.update(abstain=True, decided_by=f"{label}没有写到{place}" if not about else f"{label}没有说明{place}的这一点")
         return self.not_covered(question, notice, last, rows, f"{place}的相关情况", turn, place)
@@ -154,8 +155,8 @@ class FollowUps:
         chosen = sorted(ranked[: self.answerer.max_sentences], key=lambda r: retriever.sentence_rows[r][1])
         turn.update(abstain=False, decided_by=f"追问{label}")
         citation = self._rows_citation(notice, last, chosen)
-        text = f"根据通报{label}：{citation.quote}"
-        return Answer(question, text, False, [citation], self.answerer.related_suggestions(last.anchor), kind="search",
+        text = f"根据{self.answerer.notice_title(notice.doc)}{label}：{citation.quote}"
+        return Answer(question, text, False, [citation], self.answerer.related_suggestions(last.anchor, notice.doc), kind="search",
                       debug={"follow_up": True, "turn": turn})
 
     def not_covered(self, question: str, notice, node: Node, rows: list[int], what: str, turn: dict,
@@ -165,9 +166,9 @@ class FollowUps:
         summary = next((self.answerer.retriever.sentence_text(r) for r in rows if len(self.answerer.retriever.sentence_text(r)) >= 14),
                        self.answerer.retriever.sentence_text(rows[0]))
         label = _node_label(node)
-        text = (f"通报{label}没有{'单独' if place else ''}说明{what}，我无法据此回答。这一条写的是：{summary.strip()}"
-                f"如需了解{place or '更多'}的具体情况，欢迎联系：{self.answerer.contact_line()}。")
-        return Answer(question, text, True, [], self.answerer.related_suggestions(node.anchor), kind="not_covered",
+        text = (f"{self.answerer.notice_title(notice.doc)}{label}没有{'单独' if place else ''}说明{what}，我无法据此回答。这一条写的是：{summary.strip()}"
+                f"如需了解{place or '更多'}的具体情况，欢迎联系：{self.answerer.contact_line(notice.doc)}。")
+        return Answer(question, text, True, [], self.answerer.related_suggestions(node.anchor, notice.doc), kind="not_covered",
                       debug={"follow_up": turn.get("follow_up", False), "turn": turn}, about=(notice.doc, node.anchor))
 
     def narrowed_away(self, question: str, reading: Reading, context: Context, answer: Answer) -> Answer | None:

@@ -195,12 +195,17 @@ def _sentences(passage: str) -> list[str]:
     return [s for s in _SENTENCE_RE.split(_TITLE_RE.sub("", passage)) if s.strip()]
 
 
-def _service(text: str, passage: str, subject: tuple[str, ...] = ()) -> bool:
+def _service(text: str, passage: str, subject: tuple[str, ...] = (), heading: str = "") -> bool:
     """A personal-service cue in ``text`` that the passage found does not speak of itself: 预约
     in 做好预约团体讲解服务 is that passage's subject when the question is about 讲解, but 申请 in
-    申请因私出国 says nothing about 学位怎么申请."""
+    申请因私出国 says nothing about 学位怎么申请. A cue the passage's heading names (挂号难 in the
+    problem an item rectifies) is what the passage is about."""
     for match in _SERVICE_RE.finditer(text):
         cue = match.group()
+        if cue in heading:
+            continue
+        if cue == "多少钱" and _counted(passage, "元", subject):
+            continue  # 退了多少钱: a sum the passage states (189.6万元) answers it
         others = tuple(rest for rest in (w.replace(cue, "") for w in subject) if len(rest) >= 2)
         if not any(cue in sentence and (not others or _mentions(sentence, others))
                    for sentence in _SENTENCE_RE.split(passage)):
@@ -361,7 +366,7 @@ def foreign_names(question: str, vocabulary_text: str, synonyms: dict, own: tupl
     """
     found = names(question)
     out = [n for n in found if n not in vocabulary_text and n not in synonyms
-           and not (_OFFICE_RE.search(n) and any(_abbreviates(n, issuer) for issuer in own))]
+           and not (_OFFICE_RE.search(n) and any(abbreviates(n, issuer) for issuer in own))]
     # A place's own office (英德市文广旅体局) is another office, unless the place is the issuer's.
     for place, office in zip(found, found[1:]):
         # jieba may leave part of the office's name between them (英德市/文广/旅体局)
@@ -374,7 +379,7 @@ def foreign_names(question: str, vocabulary_text: str, synonyms: dict, own: tupl
 
 
 
-def _abbreviates(name: str, text: str) -> bool:
+def abbreviates(name: str, text: str) -> bool:
     """Whether ``name``'s characters all stand in the office name of ``text`` that ends with the
     same suffix (文广局, 文体旅局 in 文化广电旅游体育局): how Chinese shortens an office's name."""
     need = set(name[:-1])
@@ -530,8 +535,8 @@ class ScopePolicy:
         oos = np.sort(sims[labels == "out_of_scope"])[-2:].mean()
         ins = np.sort(sims[labels == "ask_notice"])[-2:].mean()
         return {
-            "service": 1.0 if _service(result.query.normalized, passage, subject) else 0.0,
-            "service_ask": 1.0 if _service(ask, passage, subject) else 0.0,
+            "service": 1.0 if _service(result.query.normalized, passage, subject, top.chunk.heading) else 0.0,
+            "service_ask": 1.0 if _service(ask, passage, subject, top.chunk.heading) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
             "foreign_ordinals": float(foreign_ordinals(result.query.normalized, vocabulary_text)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from index.chunking import passage_anchor
 from index.text import PLACE_SUFFIX_RE, STOPWORDS, names, normalize, pos_tag
 
 # 那连南呢, 还有呢, 经费呢: a sentence-final 呢 (or its dialect forms) after a bare noun phrase.
@@ -191,4 +192,4 @@ def _naming_words(text: str) -> list[str]:
 
 def base_anchor(chunk) -> str:
     """The passage a chunk belongs to: a split item's pieces (item-4-p2) are the item."""
-    return chunk.anchor.split("-p")[0] if chunk.kind == "item" else chunk.anchor
+    return passage_anchor(chunk.kind, chunk.anchor)

@@ -8,6 +8,7 @@ by its points, each piece keeping the item's number and heading so a citation st
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -60,6 +61,14 @@ class Chunk:
         return cls(**data)
 
 
+def passage_anchor(kind: str, anchor: str) -> str:
+    """The passage a chunk belongs to: a split item's pieces (item-4-p2, item-4-p2-s1) are the
+    item; a long section's pieces (section-1-s2) the section."""
+    if kind == "item":
+        return re.sub(r"(?:-p\d+)?(?:-s\d+)?$", "", anchor)
+    return re.sub(r"-s\d+$", "", anchor)
+
+
 def _make(notice: Notice, node: Node, kind: str, heading: str, topic: str, start: int, end: int,
           anchor: str | None = None, number: str = "") -> Chunk:
     text = notice.text[start:end]
@@ -106,7 +115,33 @@ def chunk_notice(notice: Notice, count_tokens: Callable[[str], int] | None = Non
             chunks.append(_make(notice, node, "contact", "意见建议反映渠道（联系方式）", "", node.start, node.end))
         elif node.kind == "part":
             chunks.extend(_part_chunks(notice, node, count_tokens, max_tokens))
-    return chunks
+    if count_tokens is None:
+        return chunks
+    return [piece for chunk in chunks for piece in _fit(notice, chunk, count_tokens, max_tokens)]
+
+
+def _fit(notice: Notice, chunk: Chunk, count_tokens, max_tokens) -> list[Chunk]:
+    """``chunk``, or its sentences in consecutive pieces each the model reads whole (a long
+    paragraph with no points), each keeping the chunk's number, heading and topic."""
+    if count_tokens(chunk.embedding_text()) <= max_tokens or len(chunk.sentences) < 2:
+        return [chunk]
+    head = count_tokens(chunk.embedding_text().split("\n", 1)[0] + "\n")
+    pieces: list[list[tuple[int, int]]] = [[]]
+    used = head
+    for span in chunk.sentences:
+        size = count_tokens(notice.text[span[0]:span[1]])
+        if pieces[-1] and used + size > max_tokens:
+            pieces.append([])
+            used = head
+        pieces[-1].append(span)
+        used += size
+    out = []
+    for k, spans in enumerate(pieces, start=1):
+        start, end = spans[0][0], spans[-1][1]
+        out.append(Chunk(id=f"{chunk.id}-s{k}", doc=chunk.doc, anchor=f"{chunk.anchor}-s{k}", kind=chunk.kind,
+                         number=chunk.number, heading=chunk.heading, path=chunk.path, topic=chunk.topic,
+                         text=notice.text[start:end], start=start, end=end, sentences=list(spans)))
+    return out
 
 
 def _part_chunks(notice: Notice, part: Node, count_tokens, max_tokens) -> list[Chunk]:

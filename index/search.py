@@ -619,8 +619,13 @@ class Retriever:
         """The best chunks for a question, best first."""
         return self.search_full(text, top_k).hits
 
-    def search_full(self, text: str, top_k: int | None = None, query: Query | None = None) -> SearchResult:
-        """Like :meth:`search`, also returning the query and every sentence's similarity."""
+    def search_full(self, text: str, top_k: int | None = None, query: Query | None = None,
+                    docs: tuple[str, ...] | None = None) -> SearchResult:
+        """Like :meth:`search`, also returning the query and every sentence's similarity.
+
+        :param docs: only these notices' passages are ranked (the scores are still those of the
+            whole library, so a passage scores the same whichever notices are asked).
+        """
         self.warm_up()
         top_k = top_k or self.top_k
         q = query or self.prepare(text)
@@ -673,7 +678,11 @@ class Retriever:
             # A chunk that every passage-reading ranker puts first scores 1.0 (`or 1.0`: all
             # weights zero); a labelled question close to the one asked adds up to its weight on top.
             fused /= sum(w for name, w in self.weights.items() if w and name != "examples") or 1.0
-        order = np.argsort(-fused, kind="stable")[:top_k]
+        if docs:
+            outside = np.array([c.doc not in docs for c in self.chunks])
+            if not outside.all():
+                fused = np.where(outside, -np.inf, fused)
+        order = [i for i in np.argsort(-fused, kind="stable")[:top_k] if np.isfinite(fused[i])]
         hits = [
             Hit(
                 chunk=self.chunks[i],

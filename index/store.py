@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from knowledge.store import source_name
+
 log = logging.getLogger(__name__)
 
 INDEX_FILES = ("chunks.faiss", "about.faiss", "sentences.faiss", "examples.faiss", "chunks.json")
@@ -186,9 +188,11 @@ class IndexStorage:
             write(tmp)
             (tmp / SOURCES).mkdir()
             for source in sources:
-                shutil.copyfile(source, tmp / SOURCES / source.name)
+                target = tmp / SOURCES / source_name(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
             manifest = dict(fields)
-            names = list(INDEX_FILES) + [f"{SOURCES}/{s.name}" for s in sources]
+            names = list(INDEX_FILES) + [f"{SOURCES}/{source_name(s)}" for s in sources]
             manifest.update(built_at=_now(), files={n: sha256(tmp / n) for n in names})
             (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
             os.chmod(tmp, 0o755)

@@ -19,8 +19,15 @@ _NUMERAL = "一二三四五六七八九十"
 _PART_RE = re.compile(rf"^([{_NUMERAL}]+)\s*[、，,]\s*(\S.*)$")
 _TOPIC_RE = re.compile(rf"^[（(]\s*([{_NUMERAL}]+)\s*[）)]\s*(\S.*)$")
 _ITEM_RE = re.compile(r"^(\d{1,3})\s*[.．、](?!\d)\s*(\S.*)$")
-# A point starts a paragraph or follows the end of a sentence: 一是… 二是…
-_POINT_RE = re.compile(rf"(?:(?<=^)|(?<=[。；;！!？?\n]))\s*([{_NUMERAL}]+)是")
+# A problem labelled as such: 问题1：…, 问题十二、…
+_PROBLEM_RE = re.compile(rf"^问题\s*(\d{{1,3}}|[{_NUMERAL}]+)\s*[：:、.．，,]\s*(\S.*)$")
+# A point starts a paragraph or follows the end of a sentence or a label: 一是… 二是…, 整改情况：一是…
+_POINT_RE = re.compile(rf"(?:(?<=^)|(?<=[。；;！!？?\n：:]))\s*([{_NUMERAL}]+)是")
+# The same points written 第一、…第二、… (one form per body: the one that numbers more points wins).
+_ORDINAL_POINT_RE = re.compile(rf"(?:(?<=^)|(?<=[。；;！!？?\n：:]))\s*第([{_NUMERAL}]+)[、，,]")
+# 关于“……”的问题。整改情况：… — the heading is the problem, the text what was done about it.
+_PROBLEM_HEADING_RE = re.compile(r"^关于[“\"「]([^”\"」]+)[”\"」]的?问题[。．.，,；;：:]?\s*")
+_PROGRESS_LABEL_RE = re.compile(r"^(?:整改(?:情况|进展|进度|措施及成效|措施|成效)|落实情况)[：:]\s*")
 _CONTACT_CUES = ("联系电话", "电子邮箱", "邮政编码", "邮政信箱", "来信来访", "举报电话")
 _PHONE_RE = re.compile(r"(?:\d{3,4}[-－—]\d{7,8}|1[3-9]\d{9})")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -82,6 +89,8 @@ class Node:
     children: list["Node"] = field(default_factory=list)
     # Offset where the node's own body starts (after its label/heading line).
     body_start: int = -1
+    # Where the measures numbered 1. 2. … under a 问题N： item start (its points).
+    measures: list[int] = field(default_factory=list, repr=False)
 
     def walk(self) -> Iterator["Node"]:
         """This node and all its descendants, in document order."""
@@ -152,6 +161,30 @@ def _lines(text: str) -> list[_Line]:
     return out
 
 
+def _lead_sentence(rest: str) -> str:
+    """The first sentence of a long paragraph, when it is short enough to head it (（一）压实责任，
+    强化组织领导。…), else ""."""
+    match = re.match(r"([^。；;！!？?]{2,60})[。；;！!？?]", rest)
+    return match.group(1).strip() if match and match.end() < len(rest) else ""
+
+
+def _item_heading(rest: str) -> tuple[str, int]:
+    """An item's heading and where its text begins in ``rest``: 关于“……”的问题。整改情况：… is headed
+    by the problem and its text is what follows the 整改情况 label; otherwise the label line's
+    heading (:func:`_split_heading`)."""
+    problem = _PROBLEM_HEADING_RE.match(rest)
+    if problem:
+        at = problem.end()
+        label = _PROGRESS_LABEL_RE.match(rest[at:])
+        return problem.group(1).strip().rstrip("。"), at + (label.end() if label else 0)
+    heading = _split_heading(rest)
+    at = rest.index(heading) + len(heading) if heading in rest else len(rest)
+    label = _PROGRESS_LABEL_RE.match(rest[at:].lstrip("。；;：:，, "))
+    if label:
+        at = len(rest) - len(rest[at:].lstrip("。；;：:，, ")) + label.end()
+    return heading, at
+
+
 def _split_heading(rest: str) -> str:
     """The heading part of a label line: the whole line, or what precedes its body text."""
     match = _POINT_RE.search(rest)
@@ -172,6 +205,9 @@ class _Builder:
         self.topic: Node | None = None
         self.item: Node | None = None
         self.closed = False  # after the contact paragraph only the signature follows
+        # How this part numbers its items: "number" (1.) or "problem" (问题1：). Under a problem,
+        # a 1. line is one of its measures, not another item.
+        self.item_form: str | None = None
 
     def _deepest(self) -> Node | None:
         return self.item or self.topic or self.part
@@ -192,20 +228,33 @@ class _Builder:
             node.body_start = line.end
             self.nodes.append(node)
             self.part, self.topic, self.item = node, None, None
+            self.item_form = None
             return
         match = _TOPIC_RE.match(text) if self.part is not None else None
-        if match and len(match.group(2)) <= 60:
-            heading = _split_heading(match.group(2))
+        if match and (len(match.group(2)) <= 60 or _lead_sentence(match.group(2))):
+            # （一）… on its own line, or opening a long paragraph whose first sentence heads it.
+            heading = _split_heading(match.group(2)) if len(match.group(2)) <= 60 else _lead_sentence(match.group(2))
             node = Node("topic", f"（{match.group(1)}）", match.group(1), heading, line.start, line.end)
             node.body_start = line.start + text.index(heading) + len(heading) if heading in text else line.end
+            while node.body_start < line.end and self.text[node.body_start] in "。；;：:，, ":
+                node.body_start += 1
             self.part.children.append(node)
             self.topic, self.item = node, None
             return
-        match = _ITEM_RE.match(text) if self.part is not None else None
-        if match:
-            heading = _split_heading(match.group(2))
-            node = Node("item", match.group(1) + ".", match.group(1), heading, line.start, line.end)
-            node.body_start = line.start + text.index(heading) + len(heading)
+        problem = _PROBLEM_RE.match(text) if self.part is not None else None
+        match = _ITEM_RE.match(text) if self.part is not None and problem is None else None
+        if match and self.item_form == "problem" and self.item is not None:
+            self.item.measures.append(line.start)  # 1. under 问题3： is a measure of problem 3
+            match = None
+        if problem or match:
+            self.item_form = self.item_form or ("problem" if problem else "number")
+            raw_number, rest = (problem or match).group(1), (problem or match).group(2)
+            number = raw_number if raw_number.isdigit() else str(cn_to_int(raw_number))
+            offset = line.start + text.index(rest)
+            heading, body_at = _item_heading(rest)
+            label = f"问题{number}：" if problem else f"{number}."
+            node = Node("item", label, number, heading, line.start, line.end)
+            node.body_start = offset + body_at
             (self.topic or self.part).children.append(node)
             self.item = node
             return
@@ -213,6 +262,11 @@ class _Builder:
         if target is None:
             self._header(line)
             return
+        label = _PROGRESS_LABEL_RE.match(text) if self.item is not None else None
+        if label and self.item.body_start >= self.item.end:
+            # 整改措施及成效： on its own line (or opening the text) after the problem: the text
+            # is what follows the label, never the label itself.
+            self.item.body_start = line.start + label.end()
         for node in (self.item, self.topic, self.part):
             if node is not None:
                 node.end = max(node.end, line.end)
@@ -238,27 +292,32 @@ def _add_points(node: Node, text: str, prefix: str) -> None:
     """Split ``node``'s body into points 一是/二是/…, accepting only the numbers in sequence."""
     body_start = max(node.body_start, node.start)
     body = text[body_start : node.end]
-    starts: list[tuple[int, str]] = []
-    expected = 1
-    for match in _POINT_RE.finditer(body):
-        try:
-            value = cn_to_int(match.group(1))
-        except ValueError:
-            continue
-        if value == expected:
-            starts.append((body_start + match.start(1), match.group(1)))
-            expected += 1
-    if len(starts) < 2:
+    found = []
+    for pattern, form in ((_POINT_RE, "{}是"), (_ORDINAL_POINT_RE, "第{}、")):
+        starts: list[tuple[int, str, int]] = []
+        expected = 1
+        for match in pattern.finditer(body):
+            try:
+                value = cn_to_int(match.group(1))
+            except ValueError:
+                continue
+            if value == expected:
+                label_start = body_start + match.start() + len(match.group(0)) - len(match.group(0).lstrip())
+                starts.append((label_start, match.group(1), match.end() - match.start(0) - (label_start - body_start - match.start())))
+                expected += 1
+        found.append((len(starts), form, starts))
+    count, form, starts = max(found, key=lambda f: f[0])
+    if count < 2:
         return
     points = []
-    for index, (start, numeral) in enumerate(starts):
+    for index, (start, numeral, label_len) in enumerate(starts):
         end = starts[index + 1][0] if index + 1 < len(starts) else node.end
         end = start + len(text[start:end].rstrip())
-        first = re.split(r"[。；;]", text[start + len(numeral) + 1 : end], maxsplit=1)[0]
+        first = re.split(r"[。；;]", text[start + label_len : end], maxsplit=1)[0]
         points.append(
             Node(
                 "point",
-                f"{numeral}是",
+                form.format(numeral),
                 numeral,
                 first.strip()[:40],
                 start,
@@ -268,6 +327,20 @@ def _add_points(node: Node, text: str, prefix: str) -> None:
             )
         )
     node.children.extend(points)
+
+
+def _add_measures(node: Node, text: str, prefix: str) -> None:
+    """The measures 1. 2. … under a 问题N： item, one point each (the last runs to the item's end,
+    its status line with it)."""
+    starts = node.measures
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else node.end
+        end = start + len(text[start:end].rstrip())
+        match = _ITEM_RE.match(text[start:end].split("\n", 1)[0])
+        numeral = match.group(1) if match else str(index + 1)
+        first = re.split(r"[。；;]", match.group(2) if match else text[start:end], maxsplit=1)[0]
+        node.children.append(Node("point", f"{numeral}.", numeral, first.strip()[:40], start, end,
+                                  anchor=f"{prefix}-p{index + 1}", body_start=start))
 
 
 def _anchor_unique(anchor: str, seen: set[str]) -> str:
@@ -291,7 +364,10 @@ def _finish(notice_text: str, nodes: list[Node]) -> None:
                     child.kind = "section"  # a （一） heading over plain paragraphs (e.g. next steps)
                 if child.kind in ("topic", "section"):
                     n = cn_to_int(child.number)
-                    child.anchor = _anchor_unique(f"{child.kind}-{n}", seen)
+                    anchor = f"{child.kind}-{n}"
+                    # Sections of two parts (part 一's paragraphs, part 三's next steps): the later
+                    # part's are named by their part.
+                    child.anchor = _anchor_unique(anchor if anchor not in seen else f"part-{part_no}-{anchor}", seen)
                     child.path = f"{node.label}{child.label}"
                     for item in child.children:
                         item.anchor = _anchor_unique(f"item-{item.number}", seen)
@@ -312,7 +388,9 @@ def _finish(notice_text: str, nodes: list[Node]) -> None:
                 sub.end = max(sub.end, child.end)
     for node in nodes:
         for sub in list(node.walk()):
-            if sub.kind in ("item", "section") or (sub.kind == "part" and not sub.children):
+            if sub.kind == "item" and len(sub.measures) >= 2:
+                _add_measures(sub, notice_text, sub.anchor)
+            elif sub.kind in ("item", "section") or (sub.kind == "part" and not sub.children):
                 _add_points(sub, notice_text, sub.anchor)
             elif sub.kind == "part" and all(c.kind == "point" for c in sub.children):
                 _add_points(sub, notice_text, sub.anchor)

@@ -55,4 +55,5 @@ def load_questions(path: str | Path) -> list[Question]:
 def anchor_matches(anchor: str, expected: list[str]) -> bool:
     """Whether a chunk's anchor is one of ``expected``; a split item's pieces (item-4-p2) count
     for their item."""
-    return any(anchor == e or (e.startswith("item-") and anchor.startswith(e + "-p")) for e in expected)
+    return any(anchor == e or (e.startswith("item-") and anchor.startswith(e + "-p")) or anchor.startswith(e + "-s")
+               for e in expected)

@@ -1,10 +1,13 @@
-"""The library of source notices: each ``<doc>.txt`` with its ``<doc>.yml`` metadata and, when
-staff have labelled some, its ``<doc>.questions.tsv`` (see :mod:`knowledge.questions`)."""
+"""The library of source notices. Each notice is a folder ``<doc>/`` holding ``notice.txt`` (the
+text exactly as published), ``notice.yml`` (its metadata) and, when staff have labelled some,
+``questions.tsv`` (see :mod:`knowledge.questions`). The flat form ``<doc>.txt`` + ``<doc>.yml`` +
+``<doc>.questions.tsv`` is read too."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +19,9 @@ from knowledge.questions import Question, load_questions
 NOTICES_DIR = Path(__file__).resolve().parent / "notices"
 SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.yml"
 # The seed notice's labelled questions: what search learns from, and the benchmarks' tuning set.
-SEED_QUESTIONS = NOTICES_DIR / "qingyuan-wlj-xuncha-2025.questions.tsv"
+SEED_QUESTIONS = NOTICES_DIR / "qingyuan-wlj-xuncha-2025" / "questions.tsv"
+# The files of a notice's folder.
+NOTICE_TEXT, NOTICE_META, NOTICE_QUESTIONS = "notice.txt", "notice.yml", "questions.tsv"
 _REQUIRED = ("doc", "title", "issuer", "date", "period_start", "period_end")
 
 
@@ -35,9 +40,15 @@ class NoticeMeta:
     # The places under the issuer (its counties and districts): a question about one of them is
     # about this notice's own area, not another city's, though the notice may not name it.
     area: tuple[str, ...] = field(default=(), compare=False)
+    # The widget's opening questions, when staff want their own (else the bot derives them from
+    # the notice's structure).
+    welcome: tuple[str, ...] = field(default=(), compare=False)
 
     def aliases_for(self, anchor: str) -> tuple[str, ...]:
         """The aliases of a chunk; a split item's pieces (``item-4-p2``) share the item's."""
+        if anchor in self.aliases:
+            return self.aliases[anchor]
+        anchor = re.sub(r"-s\d+$", "", anchor)  # a long passage's pieces share its aliases
         if anchor in self.aliases:
             return self.aliases[anchor]
         head, sep, tail = anchor.rpartition("-p")
@@ -64,19 +75,39 @@ class Library:
         return source_files(self.folder)
 
 
+def notice_files(folder: Path) -> list[tuple[Path, Path, Path]]:
+    """``(text, metadata, questions)`` of each notice in ``folder``, folders and flat files alike,
+    sorted by the text's path (the questions file may not exist)."""
+    found = []
+    for text in sorted(folder.glob(f"*/{NOTICE_TEXT}")):
+        found.append((text, text.with_name(NOTICE_META), text.with_name(NOTICE_QUESTIONS)))
+    for text in sorted(folder.glob("*.txt")):
+        found.append((text, text.with_suffix(".yml"), text.with_suffix(".questions.tsv")))
+    return found
+
+
 def source_files(folder: Path | None = None) -> list[Path]:
     """Every notice text, metadata and labelled-questions file in ``folder``, plus the synonyms
-    list, sorted."""
+    list."""
     folder = Path(folder or NOTICES_DIR)
-    files = sorted(folder.glob("*.txt")) + sorted(folder.glob("*.yml")) + sorted(folder.glob("*.questions.tsv"))
+    files = [f for triple in notice_files(folder) for f in triple if f.exists()]
     if SYNONYMS_FILE.exists():
         files.append(SYNONYMS_FILE)
     return files
 
 
+def source_name(path: Path) -> str:
+    """How the index names a source file: ``<doc>/notice.txt`` for a notice folder's files, else
+    the file name (``synonyms.yml``, flat ``<doc>.txt``)."""
+    path = Path(path)
+    if path.name in (NOTICE_TEXT, NOTICE_META, NOTICE_QUESTIONS):
+        return f"{path.parent.name}/{path.name}"
+    return path.name
+
+
 def fingerprint(files: list[Path]) -> dict[str, str]:
-    """SHA-256 of each file, keyed by file name."""
-    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    """SHA-256 of each file, keyed by :func:`source_name`."""
+    return {source_name(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
 def _iso(value: object) -> str:
@@ -95,7 +126,7 @@ def load_meta(path: Path) -> NoticeMeta:
             f"元数据文件 {path.name} 缺少字段：{'、'.join(missing)}。 / {path.name} lacks: {', '.join(missing)}."
         )
     return NoticeMeta(**{key: _iso(data[key]) for key in _REQUIRED}, aliases=_aliases(path, data.get("aliases")),
-                      area=_area(path, data.get("area")))
+                      area=_area(path, data.get("area")), welcome=_strings(path, "welcome", data.get("welcome")))
 
 
 def _area(path: Path, raw: object) -> tuple[str, ...]:
@@ -105,6 +136,14 @@ def _area(path: Path, raw: object) -> tuple[str, ...]:
         raise NoticeParseError(
             f"元数据文件 {path.name} 的 area 应为地名列表。 / {path.name}: area must be a list of place names."
         )
+    return tuple(dict.fromkeys(str(v).strip() for v in raw if v is not None and str(v).strip()))
+
+
+def _strings(path: Path, key: str, raw: object) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise NoticeParseError(f"元数据文件 {path.name} 的 {key} 应为列表。 / {path.name}: {key} must be a list.")
     return tuple(dict.fromkeys(str(v).strip() for v in raw if v is not None and str(v).strip()))
 
 
@@ -159,23 +198,25 @@ def load_library(folder: Path | str | None = None) -> Library:
     :raises NoticeParseError: when a notice lacks its metadata or cannot be parsed.
     """
     folder = Path(folder or NOTICES_DIR)
-    texts = sorted(folder.glob("*.txt"))
-    if not texts:
-        raise NoticeParseError(f"目录 {folder} 中没有通报文件（*.txt）。 / No notices (*.txt) in {folder}.")
+    found = notice_files(folder)
+    if not found:
+        raise NoticeParseError(f"目录 {folder} 中没有通报（<doc>/notice.txt 或 *.txt）。 / "
+                               f"No notices (<doc>/notice.txt or *.txt) in {folder}.")
     notices: dict[str, Notice] = {}
     metas: dict[str, NoticeMeta] = {}
     labelled: dict[str, list[Question]] = {}
-    for text_file in texts:
-        meta_file = text_file.with_suffix(".yml")
+    for text_file, meta_file, questions_file in found:
         if not meta_file.exists():
             raise NoticeParseError(
-                f"通报 {text_file.name} 缺少元数据文件 {meta_file.name}。 / {text_file.name} has no {meta_file.name}."
+                f"通报 {source_name(text_file)} 缺少元数据文件 {source_name(meta_file)}。 / "
+                f"{source_name(text_file)} has no {source_name(meta_file)}."
             )
         meta = load_meta(meta_file)
+        if meta.doc in notices:
+            raise NoticeParseError(f"两份通报的 doc 都是 {meta.doc}。 / Two notices have doc {meta.doc}.")
         notices[meta.doc] = parse_notice(text_file.read_text(encoding="utf-8"), meta.doc)
         _check_aliases(meta, notices[meta.doc], meta_file)
         metas[meta.doc] = meta
-        questions_file = text_file.with_suffix(".questions.tsv")
         if questions_file.exists():
             labelled[meta.doc] = _load_labelled(questions_file, notices[meta.doc])
     return Library(notices, metas, folder, labelled)

@@ -16,6 +16,15 @@
 
   var script = document.currentScript;
   var BASE = script && script.src ? new URL(script.src, location.href).origin : location.origin;
+  // The page's notice (data-doc on the script tag): its welcome, chips and contact, and every
+  // question is sent with it (metadata.doc) so the bot answers about that notice first.
+  var DOC = script && script.dataset ? script.dataset.doc || "" : "";
+  if (DOC && CONFIG.notices && CONFIG.notices[DOC]) {
+    var own = CONFIG.notices[DOC];
+    for (var key in own) if (Object.prototype.hasOwnProperty.call(own, key)) CONFIG[key] = own[key];
+  } else {
+    DOC = "";
+  }
   var MAX = CONFIG.maxChars || 500;
   var STORE = "zgqa-widget:" + BASE;
   var TIMEOUT_MS = 30000;
@@ -380,7 +389,7 @@
     fetch(abs(CONFIG.webhook || "/webhooks/rest/webhook"), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sender: state.sender, message: question, metadata: { channel: "widget", page: location.href.slice(0, 300) } }),
+      body: JSON.stringify({ sender: state.sender, message: question, metadata: DOC ? { channel: "widget", page: location.href.slice(0, 300), doc: DOC } : { channel: "widget", page: location.href.slice(0, 300) } }),
       credentials: "omit",
       signal: controller ? controller.signal : undefined
     }).then(function (response) {

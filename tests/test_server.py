@@ -302,7 +302,7 @@ def test_pages_load_nothing_from_outside(client):
 
 def test_demo_page_carries_the_widget_like_a_news_page(client):
     html = client.get("/").get_data(as_text=True)
-    assert '<script src="/widget.js" defer></script>' in html
+    assert '<script src="/widget.js" data-doc="qingyuan-wlj-xuncha-2025" defer></script>' in html
     assert "关于八届市委第五轮巡察整改进展情况的通报" in html
     assert "清远市文化广电旅游体育局" in html
     assert f'href="/notice/{DOC}#topic-4"' in html
@@ -388,7 +388,7 @@ def test_widget_config_is_script_safe(app_with, monkeypatch):
     app = app_with()
     # A staff-edited suggestion with markup must not break out of the inlined config.
     monkeypatch.setattr(app.extensions["live_bot"].bot.answerer, "welcome_suggestions",
-                        lambda: ["</script><script>alert(1)</script>"])
+                        lambda doc=None: ["</script><script>alert(1)</script>"])
     text = app.test_client().get("/widget.js").get_data(as_text=True)
     assert "</script>" not in text.split("var CONFIG = ")[1].split("\n")[0]
 

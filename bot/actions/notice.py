@@ -111,9 +111,10 @@ class NoticeAction(AnswererAction, abc.ABC):
         payload = citations_payload(answer, _wants_debug(tracker))
         if answer.kind == "abstain":
             # Rasa fills utter_out_of_scope with the notice's title and contact; the text is the same.
-            _, meta = self.answerer.primary()
+            chosen = self.answerer.notice_for(answer.doc)
+            title = chosen[1].full_title if chosen else ""
             dispatcher.utter_message(response=C.UTTER_OUT_OF_SCOPE, json_message=payload, text=answer.text,
-                                     title=meta.full_title, contact=self.answerer.contact_line())
+                                     title=title, contact=self.answerer.contact_line(answer.doc))
         else:
             dispatcher.utter_message(text=answer.text, json_message=payload)
         return self.slot_events(tracker, answer)
@@ -133,6 +134,9 @@ class NoticeAction(AnswererAction, abc.ABC):
         if first is None:
             if answer.about:  # not covered: the conversation is still about that passage
                 events += [SlotSet(C.SLOT_LAST_DOC, answer.about[0]), SlotSet(C.SLOT_LAST_ANCHOR, answer.about[1])]
+            elif answer.doc and answer.doc != tracker.get_slot(C.SLOT_LAST_DOC):
+                # The overview or a decline of another notice: the conversation is now about it.
+                events += [SlotSet(C.SLOT_LAST_DOC, answer.doc), SlotSet(C.SLOT_LAST_ANCHOR, None)]
             return events
         events += [SlotSet(C.SLOT_LAST_ANCHOR, first.anchor), SlotSet(C.SLOT_LAST_DOC, first.doc)]
         # 还有呢 continues from what was shown: the spans quoted from this passage so far.
@@ -140,7 +144,7 @@ class NoticeAction(AnswererAction, abc.ABC):
         spans = list(dict.fromkeys([*earlier, *(f"{s}-{e}" for s, e in first.quote_spans)]))[-C.MAX_QUOTED_SPANS:]
         events.append(SlotSet(C.SLOT_LAST_QUOTED, spans))
         if first.anchor.startswith("item-"):
-            notice = self.answerer.library.notices.get(first.doc) or self.answerer.primary()[0]
+            notice = self.answerer.library.notices[first.doc]
             item = notice.find(first.anchor)
             topic = next((t for t in notice.topics() if item in t.children), None)
             events.append(SlotSet(C.SLOT_LAST_ITEM, first.anchor))
@@ -152,6 +156,11 @@ def _text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
 
 
+def page_of(tracker: Tracker) -> str | None:
+    """The notice of the page the widget is on (``metadata.doc``, Rasa's REST channel metadata)."""
+    return ((tracker.latest_message or {}).get("metadata") or {}).get("doc") or None
+
+
 class ActionAnswerFromNotice(NoticeAction):
     """Answer a question from the notice, reading a follow-up against the last passage; decline
     (with the notice's contact) what the notice does not answer."""
@@ -160,7 +169,7 @@ class ActionAnswerFromNotice(NoticeAction):
         return C.ACTION_ANSWER_FROM_NOTICE
 
     def answer(self, tracker: Tracker) -> Answer:
-        return self.answerer.answer(_text(tracker), context_from(tracker))
+        return self.answerer.answer(_text(tracker), context_from(tracker), page_of(tracker))
 
 
 class ActionOverview(NoticeAction):
@@ -170,7 +179,7 @@ class ActionOverview(NoticeAction):
         return C.ACTION_OVERVIEW
 
     def answer(self, tracker: Tracker) -> Answer:
-        return self.answerer.overview_or_answer(_text(tracker), context_from(tracker))
+        return self.answerer.overview_or_answer(_text(tracker), context_from(tracker), page_of(tracker))
 
 
 class ActionItemByNumber(NoticeAction):
@@ -183,9 +192,10 @@ class ActionItemByNumber(NoticeAction):
         text = _text(tracker)
         raw = next(tracker.get_latest_entity_values(C.ENTITY_ITEM_NUMBER), None) or tracker.get_slot(C.SLOT_ITEM_NUMBER)
         number = parse_item_number(f"第{raw}条") if raw else parse_item_number(text)
+        context = context_from(tracker)
         if number is None:
-            return self.answerer.answer(text, context_from(tracker))
-        return self.answerer.item_answer(number, text)
+            return self.answerer.answer(text, context, page_of(tracker))
+        return self.answerer.item_answer(number, text, self.answerer.resolve_doc(text, context, page_of(tracker)))
 
 
 class ActionContact(NoticeAction):
@@ -196,7 +206,7 @@ class ActionContact(NoticeAction):
         return C.ACTION_CONTACT
 
     def answer(self, tracker: Tracker) -> Answer:
-        return self.answerer.contact_or_answer(_text(tracker), context_from(tracker))
+        return self.answerer.contact_or_answer(_text(tracker), context_from(tracker), page_of(tracker))
 
 
 class ChannelsAction(AnswererAction, abc.ABC):
@@ -206,9 +216,10 @@ class ChannelsAction(AnswererAction, abc.ABC):
     response: str = ""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
-        fields = self.answerer.channels(tracker.get_slot(C.SLOT_LAST_DOC))
+        doc = self.answerer.resolve_doc(_text(tracker), context_from(tracker), page_of(tracker))
+        fields = self.answerer.channels(doc)
         custom = {"citations": [], "abstained": False, "kind": "channels",
-                  "suggestions": self.answerer.default_suggestions()}
+                  "suggestions": self.answerer.default_suggestions(doc)}
         dispatcher.utter_message(response=self.response, json_message=custom, **fields)
         return [SlotSet(C.SLOT_CITED, None), SlotSet(C.SLOT_DECLINED, False)]
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 def _notice_text(answerer):
-    notice, _ = answerer.primary()
+    notice, _ = answerer.notice_for()
     return notice.text
 
 

@@ -124,7 +124,7 @@ EXPECTED_PIPELINE = [
     "FallbackClassifier",
 ]
 EXPECTED_POLICIES = ["MemoizationPolicy", "RulePolicy", "TEDPolicy"]
-# Numbered items in part 二 of knowledge/notices/qingyuan-wlj-xuncha-2025.txt.
+# Numbered items in part 二 of knowledge/notices/qingyuan-wlj-xuncha-2025/notice.txt.
 ITEMS_IN_NOTICE = 28
 
 # [text](entity), [text](entity:value), [text]{"entity": ...}

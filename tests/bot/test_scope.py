@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.scope import (_ASKS_NAME_RE, _abbreviates, knows, _service, ask_subject, foreign_names, foreign_ordinals,
+from bot.scope import (_ASKS_NAME_RE, abbreviates, knows, _service, ask_subject, foreign_names, foreign_ordinals,
                        main_clause, type_unmet)
 from index.text import words
 
@@ -122,7 +122,7 @@ def test_foreign_names_are_names_the_notice_lacks():
     own = ("中共清远市文化广电旅游体育局党组",)
     assert foreign_names("市文旅体局做了哪些整改", vocabulary, {}, own) == []
     assert foreign_names("文广局的电话是多少", vocabulary, {}, own) == []
-    assert _abbreviates("文体旅局", own[0]) and not _abbreviates("教育局", own[0])  # in any order
+    assert abbreviates("文体旅局", own[0]) and not abbreviates("教育局", own[0])  # in any order
     assert foreign_names("市教育局做了哪些整改", vocabulary, {}, own) == ["教育局"]
     assert foreign_names("清远市应急管理局的电话是多少", vocabulary, {}, own) == ["管理局"]  # jieba: 应急/管理局
     assert foreign_names("财政局和卫生健康局", vocabulary, {}, own) == ["财政局", "卫生健康局"]

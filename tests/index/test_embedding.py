@@ -17,7 +17,7 @@ from index.convert_e5 import MARKER_FILE, ONNX_FILE, convert
 from index.embedding import DEFAULT_MODEL_DIR, Embedder, ModelUnavailableError
 
 REPO = Path(__file__).resolve().parents[2]
-NOTICE = REPO / "knowledge" / "notices" / "qingyuan-wlj-xuncha-2025.txt"
+NOTICE = REPO / "knowledge" / "notices" / "qingyuan-wlj-xuncha-2025" / "notice.txt"
 
 QUESTIONS = [
     "应急广播建设进展如何",

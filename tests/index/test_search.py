@@ -84,7 +84,7 @@ def test_manifest_records_sources_and_model(retriever):
     assert manifest["model"] == retriever.embedder.name
     assert manifest["dimension"] == 384
     assert manifest["chunks"] == len(retriever.chunks) == 39
-    assert {"qingyuan-wlj-xuncha-2025.txt", "qingyuan-wlj-xuncha-2025.questions.tsv"} <= set(manifest["sources"])
+    assert {"qingyuan-wlj-xuncha-2025/notice.txt", "qingyuan-wlj-xuncha-2025/questions.tsv"} <= set(manifest["sources"])
     index_files = {"chunks.faiss", "about.faiss", "sentences.faiss", "examples.faiss", "chunks.json"}
     assert set(manifest["files"]) == index_files | {f"sources/{name}" for name in manifest["sources"]}
     assert manifest["examples"] == len(retriever.library.questions["qingyuan-wlj-xuncha-2025"])
@@ -295,10 +295,12 @@ def without_aliases(retriever, tmp_path_factory):
     root = tmp_path_factory.mktemp("no-aliases")
     library = root / "notices"
     library.mkdir()
-    shutil.copy(NOTICES_DIR / "qingyuan-wlj-xuncha-2025.txt", library)
-    meta = yaml.safe_load((NOTICES_DIR / "qingyuan-wlj-xuncha-2025.yml").read_text(encoding="utf-8"))
+    seed = NOTICES_DIR / "qingyuan-wlj-xuncha-2025"
+    (library / seed.name).mkdir()
+    shutil.copy(seed / "notice.txt", library / seed.name)
+    meta = yaml.safe_load((seed / "notice.yml").read_text(encoding="utf-8"))
     del meta["aliases"]
-    (library / "qingyuan-wlj-xuncha-2025.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    (library / seed.name / "notice.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
     built = Retriever(retriever.embedder, library_dir=library, build_dir=root / "build")
     built.warm_up()
     return built

@@ -9,7 +9,7 @@ from knowledge.parser import NoticeParseError, cn_to_int, int_to_cn, parse_notic
 from knowledge.store import NOTICES_DIR, load_library
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-SEED = NOTICES_DIR / "qingyuan-wlj-xuncha-2025.txt"
+SEED = NOTICES_DIR / "qingyuan-wlj-xuncha-2025" / "notice.txt"
 
 
 @pytest.fixture(scope="module")
