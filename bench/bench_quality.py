@@ -18,7 +18,7 @@ from bench._results import write_section
 from bot.evaluate import Report, answer_ranker, evaluate, load_questions
 from bot.runtime import build_bot
 from index.search import DEFAULT_WEIGHTS, Retriever
-from knowledge.store import NOTICES_DIR, SEED_QUESTIONS
+from knowledge.store import NOTICE_META, NOTICE_QUESTIONS, NOTICE_TEXT, NOTICES_DIR, SEED_QUESTIONS, notice_files
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 SPLITS = {"tuning": SEED_QUESTIONS, "held-out": DATA / "questions_heldout.tsv"}
@@ -45,13 +45,15 @@ def _plain_retriever(embedder, root: Path) -> Retriever:
     the aliases' ablation; the single-ranker baselines never read them)."""
     library = root / "notices"
     library.mkdir()
-    for text in NOTICES_DIR.glob("*.txt"):
-        shutil.copy(text, library)
-        if text.with_suffix(".questions.tsv").exists():
-            shutil.copy(text.with_suffix(".questions.tsv"), library)
-        meta = yaml.safe_load(text.with_suffix(".yml").read_text(encoding="utf-8"))
+    for text, meta_file, questions in notice_files(NOTICES_DIR):
+        own = library / text.parent.name
+        own.mkdir()
+        shutil.copy(text, own / NOTICE_TEXT)
+        if questions.exists():
+            shutil.copy(questions, own / NOTICE_QUESTIONS)
+        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8"))
         meta.pop("aliases", None)
-        (library / f"{text.stem}.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+        (own / NOTICE_META).write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
     retriever = Retriever(embedder, library_dir=library, build_dir=root / "build", synonyms={})
     retriever.warm_up()
     return retriever

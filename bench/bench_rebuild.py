@@ -68,7 +68,7 @@ def main() -> None:
         shutil.copytree(REPO / "index" / "build", index)
         library = work / "notices"
         shutil.copytree(NOTICES_DIR, library)
-        text = next(library.glob("*.txt"))
+        text = next(library.glob("*/notice.txt"))
         text.write_text(text.read_text(encoding="utf-8") + "\n", encoding="utf-8")  # newer than the index
         env = dict(os.environ, INDEX_DIR=str(index), LIBRARY_DIR=str(library), RATE_LIMITS="off")
         n = 0

@@ -7,9 +7,12 @@ exactly what citizens get.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import click
 
@@ -252,6 +255,56 @@ def index(if_needed: bool, quiet: bool) -> None:
         f"索引已建好 / index built: {manifest['chunks']} chunks, {manifest['sentences']} sentences, "
         f"model {manifest['model']} (dim {manifest['dimension']}) in {time.perf_counter() - started:.1f}s"
     )
+
+
+@cli.command(name="add-notice")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--doc", required=True, help="Its id, letters, digits and - (e.g. hexi-wjj-xuncha-2025).")
+@click.option("--title", required=True, help="Its title: 关于…的通报.")
+@click.option("--issuer", required=True, help="Who published it: 中共…党组.")
+@click.option("--date", "date_", required=True, help="Publication date, YYYY-MM-DD.")
+@click.option("--period-start", default=None, help="First day of the comment period (default: the date).")
+@click.option("--period-end", required=True, help="Last day of the comment period, YYYY-MM-DD.")
+@click.option("--area", multiple=True, help="A place under the issuer (repeat for each).")
+def add_notice(file: str, doc: str, title: str, issuer: str, date_: str, period_start: str | None,
+               period_end: str, area: tuple[str, ...]) -> None:
+    """Add a notice to the library: write its folder, print the structure read, update the index.
+    A running server picks the new index up by itself, every worker, without a restart."""
+    from index.embedding import ModelUnavailableError
+    from index.store import IndexWriteError
+    from knowledge.parser import NoticeParseError, parse_notice
+    from knowledge.store import NOTICES_DIR, describe, write_notice
+
+    for name, value in (("--date", date_), ("--period-start", period_start), ("--period-end", period_end)):
+        if value is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise click.UsageError(f"{name} 应为 YYYY-MM-DD：{value} / {name} must be YYYY-MM-DD")
+    try:
+        raw = Path(file).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError("通报文件应为 UTF-8 文本。 / The notice must be UTF-8 text.") from exc
+    folder = Path(os.environ.get("LIBRARY_DIR") or NOTICES_DIR)
+    meta = {"doc": doc, "title": title, "issuer": issuer, "date": date_, "period_start": period_start or date_,
+            "period_end": period_end, "source": str(file), "area": list(area)}
+    try:
+        lines, warnings = describe(parse_notice(raw, doc))
+        write_notice(folder, raw, meta)
+    except NoticeParseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已加入 / added: {folder / doc}")
+    for line in lines:
+        click.echo(line)
+    for warning in warnings:
+        click.echo(f"注意 / warning: {warning}")
+    try:
+        bot = build_bot({"PROGRESS": None})
+        started = time.perf_counter()
+        manifest = bot.retriever.build_if_needed()
+    except ModelUnavailableError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except (IndexWriteError, NoticeParseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if manifest is not None:
+        click.echo(f"索引已更新 / index updated: {manifest['chunks']} chunks in {time.perf_counter() - started:.1f}s")
 
 
 if __name__ == "__main__":

@@ -177,6 +177,7 @@ class Retriever:
         self.fusion = fusion
         self._synonyms = synonyms
         self.progress = progress
+        self.last_embedded = 0  # how many passage texts the last build embedded (the rest were cached)
         self.leave_one_out = leave_one_out
         if not 0.0 <= example_floor < 1.0:
             raise ValueError(f"example_floor must be in [0, 1), got {example_floor}")
@@ -364,7 +365,7 @@ class Retriever:
         about_texts = [self.about_text(c) for c in chunks]
         notice_text = {doc: n.text for doc, n in self.library.notices.items()}
         sentence_texts = [notice_text[chunks[ci].doc][s:e] for ci, s, e in sentence_rows]
-        vectors = self._embed_passages(texts + about_texts + sentence_texts)
+        vectors = self._embed_passages_cached(texts + about_texts + sentence_texts)
         n = len(texts)
         chunk_vecs, about_vecs, sentence_vecs = vectors[:n], vectors[n : 2 * n], vectors[2 * n :]
         examples = self._labelled_examples(chunks)
@@ -378,13 +379,43 @@ class Retriever:
                 faiss.write_index(flat, str(tmp / name))
             (tmp / "chunks.json").write_text(
                 json.dumps({"chunks": [c.to_dict() for c in chunks], "sentences": sentence_rows,
-                            "examples": examples}, ensure_ascii=False),
+                            "examples": examples,
+                            # what chunks/about/sentences.faiss embed, in order: the next build's cache
+                            "embedded": {"chunks": texts, "about": about_texts, "sentences": sentence_texts}},
+                           ensure_ascii=False),
                 encoding="utf-8",
             )
 
         fields = dict(expected, dimension=int(chunk_vecs.shape[1]), chunks=len(chunks), sentences=len(sentence_rows),
                       examples=len(examples), build_seconds=round(time.perf_counter() - started, 2))
         return self.storage.write(write, self.library.source_files(), fields)
+
+    def _embed_passages_cached(self, texts: list[str]) -> np.ndarray:
+        """The passages' vectors, embedding only the texts the index on disk does not already hold
+        under the same model (adding or changing one notice embeds that notice's passages)."""
+        known = self._previous_passage_vectors()
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            known.update(zip(missing, self._embed_passages(missing)))
+        self.last_embedded = len(missing)
+        return np.vstack([known[t] for t in texts]).astype(np.float32)
+
+    def _previous_passage_vectors(self) -> dict[str, np.ndarray]:
+        """Passage text → vector, from the index on disk when it is intact and of this model and
+        format; else nothing."""
+        try:
+            folder = self.index_dir.resolve(strict=True)
+            self.storage.read_manifest(folder, {"format": FORMAT_VERSION, "model": self.embedder.name})
+            embedded = json.loads((folder / "chunks.json").read_text(encoding="utf-8")).get("embedded") or {}
+            out: dict[str, np.ndarray] = {}
+            for name in ("chunks", "about", "sentences"):
+                stored = faiss.read_index(str(folder / f"{name}.faiss"))
+                texts = embedded.get(name) or []
+                if stored.ntotal == len(texts) and texts:
+                    out.update(zip(texts, stored.reconstruct_n(0, stored.ntotal)))
+            return out
+        except Exception:  # no index, or a damaged one: embed everything
+            return {}
 
     def _embed_passages(self, texts: list[str]) -> np.ndarray:
         return np.vstack(self._embed_in_batches(texts, self.embedder.embed_passages, "向量化 embedding", 32))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import shutil
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,3 +230,63 @@ def load_synonyms(path: Path | None = None) -> dict[str, list[str]]:
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in data.items()}
+
+
+def write_notice(folder: Path | str, text: str, meta: dict) -> Path:
+    """Check and add one notice to the library as its folder ``<doc>/`` (``notice.txt`` exactly as
+    given, ``notice.yml`` from ``meta``). Nothing is written when it cannot be read.
+
+    :raises NoticeParseError: a missing field, a doc already there, or a text without the
+        genre's structure.
+    """
+    missing = [key for key in _REQUIRED if not meta.get(key)]
+    if missing:
+        raise NoticeParseError(f"缺少字段：{'、'.join(missing)}。 / Missing: {', '.join(missing)}.")
+    doc = str(meta["doc"])
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}", doc):
+        raise NoticeParseError(f"doc 只能由字母、数字、- 和 _ 组成：{doc} / doc must be letters, digits, - or _: {doc!r}")
+    folder = Path(folder)
+    target = folder / doc
+    existing = {m.doc for m in (load_meta(f[1]) for f in notice_files(folder) if f[1].exists())}
+    if target.exists() or doc in existing:
+        raise NoticeParseError(f"已有 doc 为 {doc} 的通报。 / A notice with doc {doc!r} is already there.")
+    parse_notice(text, doc)  # refuse what cannot be read, before anything is written
+    tmp = folder / f".{doc}.adding"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / NOTICE_TEXT).write_text(text, encoding="utf-8")
+    (tmp / NOTICE_META).write_text(yaml.safe_dump({k: v for k, v in meta.items() if v not in (None, "", [])},
+                                                  allow_unicode=True, sort_keys=False), encoding="utf-8")
+    tmp.rename(target)
+    return target
+
+
+def describe(notice: Notice) -> tuple[list[str], list[str]]:
+    """What the parser read of a notice, for staff: lines of its structure, and warnings."""
+    lines, warnings = [], []
+    for node in notice.nodes:
+        if node.kind == "part":
+            topics = [c for c in node.children if c.kind == "topic"]
+            items = [i for c in node.children for i in ([c] if c.kind == "item" else c.children) if i.kind == "item"]
+            sections = [c for c in node.children if c.kind == "section"]
+            points = [c for c in node.children if c.kind == "point"]
+            parts = [f"{len(topics)} 个方面" if topics else "", f"{len(items)} 条" if items else "",
+                     f"{len(sections)} 段" if sections else "", f"{len(points)} 个要点" if points else ""]
+            lines.append(f"{node.label}{node.heading}：" + ("，".join(p for p in parts if p) or "一段正文"))
+            for item in items:
+                n = len([c for c in item.children if c.kind == "point"])
+                lines.append(f"  第{item.number}条 {item.heading[:30]}" + (f"（{n} 个要点）" if n else ""))
+                if not n:
+                    warnings.append(f"第{item.number}条没有分出要点（一是、二是…或 1. 2. …），将整条检索。")
+        elif node.kind in ("preamble", "contact"):
+            lines.append({"preamble": "前言", "contact": "联系方式"}[node.kind] + f"：{len(node.text)} 字")
+    c = notice.contact
+    if notice.find("contact") is None:
+        warnings.append("没有找到含电话或邮箱的结尾段落：拒答时将无法给出联系方式。")
+    else:
+        lines.append(f"  电话 {c.phone or '（未找到）'}，邮箱 {c.email or '（未找到）'}，地址 {c.address or '（未找到）'}")
+        if not c.phone:
+            warnings.append("结尾段落中没有找到联系电话。")
+    if not notice.items():
+        warnings.append("没有找到编号条目（1. 或 问题1：），将按段落检索。")
+    return lines, warnings

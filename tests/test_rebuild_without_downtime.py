@@ -79,7 +79,7 @@ class _Prober(threading.Thread):
 
 def _library_with_new_phone(folder: Path) -> Path:
     shutil.copytree(NOTICES_DIR, folder)
-    text = next(folder.glob("*.txt"))
+    text = next(folder.glob("*/notice.txt"))
     body = text.read_text(encoding="utf-8")
     assert OLD_PHONE in body
     text.write_text(body.replace(OLD_PHONE, NEW_PHONE), encoding="utf-8")

@@ -134,7 +134,8 @@ class NoticeAction(AnswererAction, abc.ABC):
         if first is None:
             if answer.about:  # not covered: the conversation is still about that passage
                 events += [SlotSet(C.SLOT_LAST_DOC, answer.about[0]), SlotSet(C.SLOT_LAST_ANCHOR, answer.about[1])]
-            elif answer.doc and answer.doc != tracker.get_slot(C.SLOT_LAST_DOC):
+            elif (answer.doc and answer.doc != tracker.get_slot(C.SLOT_LAST_DOC)
+                  and len(self.answerer.library.notices) > 1):
                 # The overview or a decline of another notice: the conversation is now about it.
                 events += [SlotSet(C.SLOT_LAST_DOC, answer.doc), SlotSet(C.SLOT_LAST_ANCHOR, None)]
             return events

@@ -106,7 +106,7 @@ def test_answer_action_over_http(action_server):
     assert status == 200, data
     assert {"event": "slot", "timestamp": None, "name": C.SLOT_LAST_ITEM, "value": "item-16"} in data["events"]
     response = data["responses"][0]
-    assert response["text"].startswith("根据通报第16条“大力推进应急广播系统建设”")
+    assert response["text"].startswith("根据《关于八届市委第五轮巡察整改进展情况的通报》第16条“大力推进应急广播系统建设”")
     assert response["custom"]["citations"][0]["anchor"] == "item-16"
     assert response["custom"]["abstained"] is False
 

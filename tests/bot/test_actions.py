@@ -36,7 +36,7 @@ def test_answer_action_utters_citations_and_sets_slots(answerer):
     messages, events = _run(ActionAnswerFromNotice(answerer), _tracker("应急广播建设进展如何"))
     assert len(messages) == 1
     message = messages[0]
-    assert message["text"].startswith("根据通报第16条“大力推进应急广播系统建设”")
+    assert message["text"].startswith("根据《关于八届市委第五轮巡察整改进展情况的通报》第16条“大力推进应急广播系统建设”")
     custom = message["custom"]
     assert custom["abstained"] is False
     assert custom["citations"][0]["anchor"] == "item-16"

@@ -29,7 +29,7 @@ def test_answers_cite_the_item_and_quote_it(answerer, question, anchor, must_quo
     assert not answer.abstained
     first = answer.citations[0]
     assert first.anchor == anchor
-    assert answer.text.startswith(f"根据通报第{first.number}条“{first.heading}”：")
+    assert answer.text.startswith(f"根据《关于八届市委第五轮巡察整改进展情况的通报》第{first.number}条“{first.heading}”：")
     assert must_quote in first.quote
     text = _notice_text(answerer)
     for piece in first.quote.split("……"):
@@ -101,7 +101,7 @@ def test_a_county_the_passage_does_not_name_is_not_answered_with_the_others(answ
     answer = answerer.answer("阳山县的应急广播建起来了吗")
     assert answer.debug["features"]["foreign_names"] == 0
     assert answer.abstained and answer.kind == "not_covered" and answer.citations == []
-    assert answer.text.startswith("通报第16条") and "没有单独说明阳山县" in answer.text
+    assert answer.text.startswith("《关于八届市委第五轮巡察整改进展情况的通报》第16条") and "没有单独说明阳山县" in answer.text
     assert answer.about == ("qingyuan-wlj-xuncha-2025", "item-16")
 
 
@@ -110,7 +110,7 @@ def test_item_by_number_returns_the_whole_item(answerer, question):
     answer = answerer.answer(question)
     assert answer.kind == "item" and not answer.abstained
     assert answer.citations[0].anchor == "item-16"
-    assert answer.text.startswith("通报第16条“大力推进应急广播系统建设”")
+    assert answer.text.startswith("《关于八届市委第五轮巡察整改进展情况的通报》第16条“大力推进应急广播系统建设”")
     assert "三是积极与省广播电视局沟通" in answer.text
 
 
@@ -164,7 +164,7 @@ def test_follow_ups_resolve_against_the_last_topic(answerer, first, follow_up, a
 def test_the_json_contract(answerer):
     data = answerer.answer("应急广播建设进展如何").to_dict()
     assert set(data) == {"question", "answer", "abstained", "citations"}
-    assert set(data["citations"][0]) == {"doc", "number", "heading", "path", "anchor", "passage", "quote", "score"}
+    assert set(data["citations"][0]) == {"doc", "notice", "number", "heading", "path", "anchor", "passage", "quote", "score"}
     assert data["citations"][0]["path"] == "二、（四）第16条"
     assert data["citations"][0]["doc"] == "qingyuan-wlj-xuncha-2025"
 

@@ -129,7 +129,7 @@ def test_a_place_the_passage_does_not_name_is_said_so(bot):
     bot.dialogue.handle("place-1", "旅游厕所建了多少座")
     message = bot.dialogue.handle("place-1", "那连南呢？")[0]
     assert message["custom"]["kind"] == "not_covered"
-    assert message["text"].startswith("通报第4条") and "没有单独说明连南" in message["text"]
+    assert message["text"].startswith("《关于八届市委第五轮巡察整改进展情况的通报》第4条") and "没有单独说明连南" in message["text"]
     assert "第5条" not in message["text"]  # 第5条 names 连州 and 连山, not 连南's toilets
 
 

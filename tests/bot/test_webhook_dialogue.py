@@ -92,7 +92,7 @@ def test_bot_backend_rasa_relays_through_the_webhook(bot):
         client = _relay_app(bot, stand_in.url)
         message = _say(client, "relay-1", "应急广播建设进展如何")
     assert stand_in.received[0][1] == {"sender": "relay-1", "message": "应急广播建设进展如何"}
-    assert message["text"].startswith("根据通报第16条")
+    assert message["text"].startswith("根据《关于八届市委第五轮巡察整改进展情况的通报》第16条")
     assert message["custom"]["citations"][0]["anchor"] == "item-16"
     assert message["custom"]["citations"][0]["url"].endswith("#item-16")
 

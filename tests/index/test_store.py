@@ -26,7 +26,7 @@ def _generation(storage: IndexStorage, tag: str, source) -> dict:
 
 
 def test_each_build_is_a_generation_and_the_one_before_stays_as_previous(tmp_path):
-    source = tmp_path / "notice.txt"
+    source = tmp_path / "seed.txt"
     source.write_text("通报正文", encoding="utf-8")
     storage = IndexStorage(tmp_path / "build")
     for tag in ("one", "two", "three"):
@@ -35,23 +35,23 @@ def test_each_build_is_a_generation_and_the_one_before_stays_as_previous(tmp_pat
     assert json.loads((current / "manifest.json").read_text())["tag"] == "three"
     assert json.loads((previous / "manifest.json").read_text())["tag"] == "two"
     assert len(list(storage.folder.glob("gen-*"))) == 2  # the first is gone
-    assert (current / "sources" / "notice.txt").read_text(encoding="utf-8") == "通报正文"
-    assert storage.read_manifest(current, {"tag": "three"})["files"]["sources/notice.txt"]
+    assert (current / "sources" / "seed.txt").read_text(encoding="utf-8") == "通报正文"
+    assert storage.read_manifest(current, {"tag": "three"})["files"]["sources/seed.txt"]
 
 
 def test_a_damaged_copy_of_a_source_makes_the_generation_unusable(tmp_path):
-    source = tmp_path / "notice.txt"
+    source = tmp_path / "seed.txt"
     source.write_text("通报正文", encoding="utf-8")
     storage = IndexStorage(tmp_path / "build")
     _generation(storage, "one", source)
-    (storage.current / "sources" / "notice.txt").write_text("改过", encoding="utf-8")
-    with pytest.raises(IndexUnusableError, match="sources/notice.txt"):
+    (storage.current / "sources" / "seed.txt").write_text("改过", encoding="utf-8")
+    with pytest.raises(IndexUnusableError, match="sources/seed.txt"):
         storage.read_manifest(storage.current, {})
 
 
 def test_a_plain_folder_in_place_of_the_link_becomes_a_generation(tmp_path):
     """A build folder copied with its links followed (cp -rL, copytree) still takes a new build."""
-    source = tmp_path / "notice.txt"
+    source = tmp_path / "seed.txt"
     source.write_text("通报正文", encoding="utf-8")
     storage = IndexStorage(tmp_path / "build")
     _generation(storage, "one", source)
