@@ -16,7 +16,7 @@ from bot.citations import Answer, Citation, cite_label as _cite_label, join_quot
 from bot.citations import node_label as _node_label, short_title
 from bot.constants import INTENT_ASK_CONTACT, INTENT_COMPLAIN, INTENT_REQUEST_HUMAN, UTTER_OUT_OF_SCOPE
 from bot.itemref import parse_item_number
-from bot.nlu import load_examples
+from bot.nlu import asks_for_contact, load_examples
 from bot.replies import load_domain, render
 from bot.scope import abbreviates, foreign_names, knows, main_clause
 from bot.followups import FollowUps
@@ -557,6 +557,19 @@ class Answerer:
                 out.append(f"{issuer}通报第{first.number}条讲了什么？")
         return out[:6]
 
+    def examples(self, doc: str | None = None) -> dict[str, str]:
+        """A content question and an item by number that the notice answers (its welcome questions
+        first): the ``example_question`` and ``example_item`` of the help and default replies."""
+        notice, _ = self._only(doc)
+        welcome = self.welcome_suggestions(notice.doc)
+        item = next((q for q in welcome if parse_item_number(q) is not None), None)
+        if item is None:
+            first = next(iter(notice.items()), None)
+            item = f"第{first.number}条讲了什么？" if first else "这份通报整改了哪些方面？"
+        question = next((q for q in welcome if parse_item_number(q) is None and not _OVERVIEW_RE.search(q)
+                         and not asks_for_contact(q)), welcome[0] if welcome else "这份通报整改了哪些方面？")
+        return {"example_question": question, "example_item": item}
+
     def related_suggestions(self, anchor: str, doc: str | None = None) -> list[str]:
         """2–3 questions about the items next to the one just answered (same topic first)."""
         notice, _ = self._only(doc)
@@ -610,7 +623,7 @@ def _structure_questions(notice) -> list[str]:
     """Questions a notice's own structure answers, each kind once: two items' progress, the
     overview, an item by number, the contact paragraph."""
     items = notice.items()
-    out = [f"{items[k].heading}进展如何？" for k in sorted({0, len(items) // 2}) if k < len(items)]
+    out = [_progress_question(items[k]) for k in sorted({0, len(items) // 2}) if k < len(items)]
     out.append("整改了哪些方面？")
     if items:
         out.append(f"第{items[-1].number}条讲了什么？")
@@ -621,6 +634,14 @@ def _structure_questions(notice) -> list[str]:
 
 
 
+
+
+def _progress_question(item: Node) -> str:
+    """How a citizen asks about an item: 应急广播系统建设进展如何？, or, of a problem, 挂号难…的问题
+    整改了吗？ (its first clause)."""
+    if item.problem:
+        return f"{re.split(r'[，,；;]', item.heading)[0]}的问题整改了吗？"
+    return f"{item.heading}进展如何？"
 
 
 def _question_for(item: Node) -> str:

@@ -60,8 +60,12 @@ SLOT_LAST_QUOTED = "last_quoted"  # the spans quoted from it so far ("5124-5159"
 SLOT_CITED = "cited"
 SLOT_DECLINED = "declined"
 
+# Questions the notice of the conversation answers, for the help and default replies' wording.
+SLOT_EXAMPLE_QUESTION = "example_question"
+SLOT_EXAMPLE_ITEM = "example_item"
+
 SLOTS = (SLOT_LAST_ITEM, SLOT_LAST_TOPIC, SLOT_LAST_QUESTION, SLOT_ITEM_NUMBER, SLOT_LAST_ANCHOR, SLOT_LAST_DOC,
-         SLOT_LAST_QUOTED, SLOT_CITED, SLOT_DECLINED)
+         SLOT_LAST_QUOTED, SLOT_CITED, SLOT_DECLINED, SLOT_EXAMPLE_QUESTION, SLOT_EXAMPLE_ITEM)
 MAX_QUOTED_SPANS = 20
 
 # Custom actions (served by the rasa-sdk action server, python -m rasa_sdk --actions bot.actions)

@@ -125,7 +125,7 @@ class Dialogue:
         if action in self.actions:
             messages, events = self._run_action(action, session, message)
         else:
-            messages, events = self._utter(action, session), []
+            messages, events = self._utter(action, session, kept.get("doc")), []
         for event in events:
             if event.get("event") == "slot" and event.get("name") in session.slots:
                 session.slots[event["name"]] = event["value"]
@@ -200,9 +200,13 @@ class Dialogue:
     def _render(self, response: str, fields: dict) -> str:
         return render(self.domain, response, fields)
 
-    def _utter(self, response: str, session: Session) -> list[dict]:
-        anchor, doc = session.slots.get(C.SLOT_LAST_ANCHOR), session.slots.get(C.SLOT_LAST_DOC)
+    def _utter(self, response: str, session: Session, page: str | None = None) -> list[dict]:
+        anchor, doc = session.slots.get(C.SLOT_LAST_ANCHOR), session.slots.get(C.SLOT_LAST_DOC) or page
         suggestions = ((self.answerer.related_suggestions(anchor, doc) if anchor else [])
                        or self.answerer.default_suggestions(doc))
         custom = {"citations": [], "abstained": False, "suggestions": suggestions, "kind": "chat"}
-        return [{"text": self._render(response, {}), "custom": custom}]
+        # Rasa fills the help's examples from the slots the notice actions set; before any, from the
+        # notice of the page or the only one.
+        fields = self.answerer.examples(doc)
+        fields.update({k: session.slots[k] for k in (C.SLOT_EXAMPLE_QUESTION, C.SLOT_EXAMPLE_ITEM) if session.slots.get(k)})
+        return [{"text": self._render(response, fields), "custom": custom}]

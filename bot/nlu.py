@@ -36,6 +36,11 @@ _HIDES_CONTENT = {C.INTENT_ASK_OVERVIEW, C.INTENT_ASK_CONTACT, C.INTENT_HELP, *C
 _CONTACT_RE = re.compile(r"(联系电话|联系方式|电话(?:是|号码)?多少|(?:电子)?邮箱(?:是|地址)|邮编|邮政编码|通信地址|邮寄地址|"
                          r"怎么反映|如何反映|向谁反映|公开期限|公示期)")
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def asks_for_contact(text: str) -> bool:
+    """Whether ``text`` is an unmistakable request for the contact paragraph (联系电话, 怎么反映)."""
+    return bool(_CONTACT_RE.search(normalize(text)))
 # Greetings, thanks, goodbyes and acknowledgements never ask anything (help and 什么意思 do).
 _SOCIAL = {C.INTENT_GREET, C.INTENT_GOODBYE, C.INTENT_THANK, C.INTENT_AFFIRM}
 # Small talk speaks to the bot (你几岁了, 你叫什么名字): a question that addresses no one (叫什么名字

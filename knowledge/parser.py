@@ -91,6 +91,8 @@ class Node:
     body_start: int = -1
     # Where the measures numbered 1. 2. … under a 问题N： item start (its points).
     measures: list[int] = field(default_factory=list, repr=False)
+    # Whether the heading states the problem found (关于“……”的问题, 问题N：), not the measure taken.
+    problem: bool = False
 
     def walk(self) -> Iterator["Node"]:
         """This node and all its descendants, in document order."""
@@ -255,6 +257,7 @@ class _Builder:
             label = f"问题{number}：" if problem else f"{number}."
             node = Node("item", label, number, heading, line.start, line.end)
             node.body_start = offset + body_at
+            node.problem = bool(problem or _PROBLEM_HEADING_RE.match(rest))
             (self.topic or self.part).children.append(node)
             self.item = node
             return

@@ -131,6 +131,12 @@ class NoticeAction(AnswererAction, abc.ABC):
         events = [SlotSet(C.SLOT_LAST_QUESTION, question),
                   SlotSet(C.SLOT_CITED, first.anchor if first else None),
                   SlotSet(C.SLOT_DECLINED, bool(answer.abstained))]
+        doc = first.doc if first else answer.doc
+        if doc and doc != tracker.get_slot(C.SLOT_LAST_DOC) and len(self.answerer.library.notices) > 1:
+            # The help and default replies suggest what this notice answers.
+            examples = self.answerer.examples(doc)
+            events += [SlotSet(C.SLOT_EXAMPLE_QUESTION, examples["example_question"]),
+                       SlotSet(C.SLOT_EXAMPLE_ITEM, examples["example_item"])]
         if first is None:
             if answer.about:  # not covered: the conversation is still about that passage
                 events += [SlotSet(C.SLOT_LAST_DOC, answer.about[0]), SlotSet(C.SLOT_LAST_ANCHOR, answer.about[1])]

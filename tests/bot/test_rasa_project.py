@@ -86,7 +86,10 @@ EXPECTED_RULES = {
 # Slots that are not text, and the template variables an action fills (utter_message(response=…, **fields)).
 SLOT_TYPES = {constants.SLOT_LAST_QUOTED: "list", constants.SLOT_DECLINED: "bool"}
 TEMPLATE_VARIABLES = {constants.UTTER_COMPLAINT: {"channels", "issuer"}, constants.UTTER_HUMAN_HANDOFF: {"channels"},
-                      constants.UTTER_OUT_OF_SCOPE: {"title", "contact"}}
+                      constants.UTTER_OUT_OF_SCOPE: {"title", "contact"},
+                      # slots (Rasa fills a response's {slot} from the tracker), set by the notice actions
+                      constants.UTTER_HELP: {constants.SLOT_EXAMPLE_QUESTION, constants.SLOT_EXAMPLE_ITEM},
+                      constants.UTTER_DEFAULT: {constants.SLOT_EXAMPLE_QUESTION, constants.SLOT_EXAMPLE_ITEM}}
 # Responses a custom action utters (dispatcher.utter_message(response=…)).
 RESPONSES_USED_BY_CUSTOM_ACTIONS = {
     constants.ACTION_ANSWER_FROM_NOTICE: {constants.UTTER_OUT_OF_SCOPE},
