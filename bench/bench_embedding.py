@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench._results import percentile, write_section
-from knowledge.store import SEED_QUESTIONS
+from bench._seed import SEED_QUESTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 NOTICE = REPO / "knowledge" / "notices" / "qingyuan-wlj-xuncha-2025" / "notice.txt"

@@ -21,7 +21,8 @@ from bot.evaluate import evaluate
 from index.embedding import Embedder
 from index.search import DEFAULT_WEIGHTS, EXAMPLE_FLOOR, Retriever
 from knowledge.questions import load_questions
-from knowledge.store import NOTICES_DIR, SEED_QUESTIONS
+from knowledge.store import NOTICES_DIR
+from bench._seed import SEED_QUESTIONS
 
 # Line ranges (first, last) of the retired blind sets in the labelled file, oldest first
 # (tests/data/README.md lists them all; the earliest ones were read for aliases as they came).
@@ -43,12 +44,13 @@ CONFIGS = (
 def _library_before(root: Path, first_line: int) -> Path:
     """A copy of the notices whose labelled questions stop before line ``first_line``."""
     library = root / f"notices-{first_line}"
-    library.mkdir()
-    for path in NOTICES_DIR.iterdir():
+    seed = library / SEED_QUESTIONS.parent.name
+    seed.mkdir(parents=True)
+    for path in SEED_QUESTIONS.parent.iterdir():
         if path.suffix in (".txt", ".yml"):
-            shutil.copy(path, library)
+            shutil.copy(path, seed)
     lines = SEED_QUESTIONS.read_text(encoding="utf-8").splitlines(keepends=True)
-    (library / SEED_QUESTIONS.name).write_text("".join(lines[: first_line - 1]), encoding="utf-8")
+    (seed / SEED_QUESTIONS.name).write_text("".join(lines[: first_line - 1]), encoding="utf-8")
     return library
 
 

@@ -16,7 +16,7 @@ from bench._results import percentile, write_section
 from bot.evaluate import load_questions
 from bot.runtime import build_bot
 from index.search import Retriever
-from knowledge.store import SEED_QUESTIONS
+from bench._seed import SEED_QUESTIONS
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 

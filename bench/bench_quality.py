@@ -18,7 +18,8 @@ from bench._results import write_section
 from bot.evaluate import Report, answer_ranker, evaluate, load_questions
 from bot.runtime import build_bot
 from index.search import DEFAULT_WEIGHTS, Retriever
-from knowledge.store import NOTICE_META, NOTICE_QUESTIONS, NOTICE_TEXT, NOTICES_DIR, SEED_QUESTIONS, notice_files
+from knowledge.store import NOTICE_META, NOTICE_QUESTIONS, NOTICE_TEXT, NOTICES_DIR, notice_files
+from bench._seed import SEED_QUESTIONS
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 SPLITS = {"tuning": SEED_QUESTIONS, "held-out": DATA / "questions_heldout.tsv"}

@@ -24,7 +24,7 @@ from pathlib import Path
 from bench._results import percentile, write_section
 from bench._serve import gunicorn_flags
 from knowledge.questions import load_questions
-from knowledge.store import SEED_QUESTIONS
+from bench._seed import SEED_QUESTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"

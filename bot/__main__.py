@@ -17,7 +17,6 @@ from pathlib import Path
 import click
 
 from bot.runtime import build_bot
-from knowledge.store import SEED_QUESTIONS
 
 
 def _bot(progress: bool = False):
@@ -208,23 +207,25 @@ def eval_(file: str, as_json: bool, doc: str | None) -> None:
 
 
 @cli.command(name="train-scope")
-@click.option("--questions", "questions_file", default=str(SEED_QUESTIONS), show_default=True,
-              type=click.Path(exists=True, dir_okay=False),
-              help="Labelled questions to learn from besides the NLU examples (never the held-out file).")
+@click.option("--questions", "questions_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Labelled questions to learn from besides the NLU examples (never the held-out file); "
+                   "default: every notice's questions.tsv.")
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0.01, 0.99),
               help="Abstain at or above this probability of being out of scope.")
-def train_scope(questions_file: str, threshold: float) -> None:
+def train_scope(questions_file: str | None, threshold: float) -> None:
     """Learn when to abstain under the current embedding model; updates bot/data/scope_model.json."""
     from bot.evaluate import load_questions
     from bot.scope import MODEL_FILE, save_model
 
-    if "heldout" in questions_file:
+    if questions_file and "heldout" in questions_file:
         raise click.UsageError("不能用保留测试集训练 / never train on the held-out questions; use the tuning file.")
     bot = _bot()
     # The labelled questions are also the search's examples: each is searched without itself, as
     # a citizen's new question would be.
     bot.retriever.leave_one_out = True
-    questions = [(q.question, q.out_of_scope) for q in load_questions(questions_file)]
+    labelled = (load_questions(questions_file) if questions_file
+                else [q for qs in bot.retriever.library.questions.values() for q in qs])
+    questions = [(q.question, q.out_of_scope) for q in labelled]
     model = bot.answerer.policy.train(bot.retriever, questions, threshold)
     save_model(model, MODEL_FILE)
     click.echo(f"wrote {MODEL_FILE} for {model.embedding_model} ({model.trained_on}, threshold {threshold})")

@@ -45,7 +45,8 @@ from index.store import SOURCES, IndexStorage, IndexUnusableError, IndexWriteErr
 from index.text import add_user_words, bigrams, normalize, words
 from knowledge.questions import anchor_matches
 from knowledge.parser import NoticeParseError
-from knowledge.store import NOTICES_DIR, SYNONYMS_FILE, Library, fingerprint, load_library, load_synonyms, source_files
+from knowledge.store import (NOTICES_DIR, SYNONYMS_FILE, Library, fingerprint, load_library, load_synonyms,
+                             merged_synonyms, source_files)
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +298,8 @@ class Retriever:
 
     def _use_sources(self, library: Library, synonyms: dict[str, list[str]]) -> None:
         self.library = library
-        self.synonyms = synonyms
+        # An explicit ``synonyms`` (an ablation's {}) stands alone; else the genre's and each notice's.
+        self.synonyms = synonyms if self._synonyms is not None else merged_synonyms(library, synonyms)
         add_user_words(self._user_words())
 
     def is_current(self) -> bool:

@@ -19,8 +19,6 @@ from knowledge.questions import Question, load_questions
 
 NOTICES_DIR = Path(__file__).resolve().parent / "notices"
 SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.yml"
-# The seed notice's labelled questions: what search learns from, and the benchmarks' tuning set.
-SEED_QUESTIONS = NOTICES_DIR / "qingyuan-wlj-xuncha-2025" / "questions.tsv"
 # The files of a notice's folder.
 NOTICE_TEXT, NOTICE_META, NOTICE_QUESTIONS = "notice.txt", "notice.yml", "questions.tsv"
 _REQUIRED = ("doc", "title", "issuer", "date", "period_start", "period_end")
@@ -44,6 +42,8 @@ class NoticeMeta:
     # The widget's opening questions, when staff want their own (else the bot derives them from
     # the notice's structure).
     welcome: tuple[str, ...] = field(default=(), compare=False)
+    # Query expansions of the notice's own field (喇叭 → 应急广播), merged with the genre's.
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     def aliases_for(self, anchor: str) -> tuple[str, ...]:
         """The aliases of a chunk; a split item's pieces (``item-4-p2``) share the item's."""
@@ -127,7 +127,8 @@ def load_meta(path: Path) -> NoticeMeta:
             f"元数据文件 {path.name} 缺少字段：{'、'.join(missing)}。 / {path.name} lacks: {', '.join(missing)}."
         )
     return NoticeMeta(**{key: _iso(data[key]) for key in _REQUIRED}, aliases=_aliases(path, data.get("aliases")),
-                      area=_area(path, data.get("area")), welcome=_strings(path, "welcome", data.get("welcome")))
+                      area=_area(path, data.get("area")), welcome=_strings(path, "welcome", data.get("welcome")),
+                      synonyms=_aliases(path, data.get("synonyms"), "synonyms"))
 
 
 def _area(path: Path, raw: object) -> tuple[str, ...]:
@@ -148,12 +149,12 @@ def _strings(path: Path, key: str, raw: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(v).strip() for v in raw if v is not None and str(v).strip()))
 
 
-def _aliases(path: Path, raw: object) -> dict[str, tuple[str, ...]]:
+def _aliases(path: Path, raw: object, key: str = "aliases") -> dict[str, tuple[str, ...]]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise NoticeParseError(
-            f"元数据文件 {path.name} 的 aliases 应为“锚点: [词语…]”。 / {path.name}: aliases must map anchors to lists."
+            f"元数据文件 {path.name} 的 {key} 应为“词语: [词语…]”。 / {path.name}: {key} must map words to lists."
         )
     out = {}
     for anchor, values in raw.items():
@@ -221,6 +222,15 @@ def load_library(folder: Path | str | None = None) -> Library:
         if questions_file.exists():
             labelled[meta.doc] = _load_labelled(questions_file, notices[meta.doc])
     return Library(notices, metas, folder, labelled)
+
+
+def merged_synonyms(library: Library, genre: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The genre's query expansions with every notice's own (``synonyms:`` in its notice.yml)."""
+    out = {k: list(v) for k, v in genre.items()}
+    for meta in library.meta.values():
+        for key, values in meta.synonyms.items():
+            out[key] = list(dict.fromkeys([*out.get(key, []), *values]))
+    return out
 
 
 def load_synonyms(path: Path | None = None) -> dict[str, list[str]]:

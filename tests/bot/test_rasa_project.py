@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from bot import constants
-from knowledge.store import SEED_QUESTIONS
+from bench._seed import SEED_QUESTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT = ROOT / "bot"
