@@ -23,7 +23,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         self.server.received.append((self.path, body))
         payload = self.server.reply or json.dumps([
-            {"recipient_id": body["sender"], "text": f"根据通报第16条“大力推进应急广播系统建设”：{body['message']}"},
+            {"recipient_id": body["sender"], "text": f"根据《关于八届市委第五轮巡察整改进展情况的通报》第16条“大力推进应急广播系统建设”：{body['message']}"},
             {"recipient_id": body["sender"], "custom": {"citations": [CITATION], "abstained": False}},
         ], ensure_ascii=False).encode()
         self.send_response(200)

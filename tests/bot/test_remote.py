@@ -18,7 +18,7 @@ def test_relays_in_rest_channel_format_and_folds_custom(stand_in):
                                                              "metadata": {"page": "demo"}})]
     assert messages == [{
         "recipient_id": "citizen-1",
-        "text": "根据通报第16条“大力推进应急广播系统建设”：应急广播",
+        "text": "根据《关于八届市委第五轮巡察整改进展情况的通报》第16条“大力推进应急广播系统建设”：应急广播",
         "custom": {"citations": [CITATION], "abstained": False, "suggestions": []},
     }]
 
