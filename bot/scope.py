@@ -65,6 +65,7 @@ FEATURES = ("service", "service_ask", "max_unknown_idf", "foreign_names", "forei
             "asks_name", "about_now", "labelled_declined", "sentence", "dense", "coverage", "idf_coverage", "passage_coverage", "unknown",
             "oos_margin", "labelled_margin", "bm25", "bigram")
 FEATURES_VERSION = 11
+_LABELLED_COLUMN = FEATURES.index("labelled_margin")
 # A question this close to one staff labelled 通报未涉及 (and nearer it than to any they labelled
 # answered) is declined: that is what the label was for.
 LABEL_DECIDES = 0.97
@@ -412,8 +413,13 @@ class ScopeModel:
     threshold: float
     embedding_model: str
     trained_on: dict
+    # The same, learnt without the labelled-question signals: what decides for a notice staff have
+    # labelled nothing of yet (the weights of a model that always had them lean on them).
+    unlabelled: "ScopeModel | None" = None
 
     def probability(self, x: np.ndarray) -> float:
+        if self.unlabelled is not None and np.isnan(x[_LABELLED_COLUMN]):
+            return self.unlabelled.probability(x)
         # A signal that cannot be had (NaN: no labelled questions of a kind) is taken at its
         # mean, so it counts neither way.
         x = np.where(np.isnan(x), self.mean, x)
@@ -431,6 +437,7 @@ class ScopeModel:
             "threshold": self.threshold,
             "embedding_model": self.embedding_model,
             "trained_on": self.trained_on,
+            **({"unlabelled": self.unlabelled.to_json()} if self.unlabelled is not None else {}),
         }
 
     @classmethod
@@ -439,7 +446,8 @@ class ScopeModel:
             raise ValueError("scope model was trained on other features")
         return cls(np.array(data["weights"]), float(data["bias"]), np.array(data["mean"]),
                    np.array(data["scale"]), float(data["threshold"]), data["embedding_model"],
-                   data.get("trained_on", {}))
+                   data.get("trained_on", {}),
+                   cls.from_json(data["unlabelled"]) if data.get("unlabelled") else None)
 
 
 def load_models(path: Path = MODEL_FILE) -> list[dict]:
@@ -462,7 +470,8 @@ def save_model(model: ScopeModel, path: Path = MODEL_FILE) -> None:
     tmp.replace(path)
 
 
-def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, trained_on: dict) -> ScopeModel:
+def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, trained_on: dict,
+        labelled_too: bool = True) -> ScopeModel:
     """Learn the weights (scikit-learn, L2-regularised logistic regression)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -470,9 +479,17 @@ def fit(X: np.ndarray, y: np.ndarray, threshold: float, embedding_model: str, tr
         mean = np.nan_to_num(np.nanmean(X, axis=0), nan=0.0)
     X = np.where(np.isnan(X), mean, X)  # unknown signals at their mean (see ScopeModel.probability)
     scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
+    scale[scale < 1e-9] = 1.0  # a constant column (float noise aside): no weight, and no division by 0
     model = LogisticRegression(C=REGULARISATION_C, max_iter=1000).fit((X - mean) / scale, y)
-    return ScopeModel(model.coef_[0], float(model.intercept_[0]), mean, scale, threshold, embedding_model, trained_on)
+    unlabelled = None
+    if labelled_too:
+        # Without the labelled-question signals (at their mean: no weight), for notices with none.
+        bare = X.copy()
+        bare[:, _LABELLED_COLUMN] = mean[_LABELLED_COLUMN]
+        unlabelled = fit(bare, y, threshold, embedding_model, dict(trained_on, without="labelled_margin"),
+                         labelled_too=False)
+    return ScopeModel(model.coef_[0], float(model.intercept_[0]), mean, scale, threshold, embedding_model, trained_on,
+                      unlabelled)
 
 
 # Signals that decide alone. On the tuning questions each is all but never wrong: a kind of fact

@@ -177,3 +177,28 @@ def test_a_word_jieba_glued_a_character_onto_is_known():
     vocabulary = "佛冈县汤塘镇被认定为广东省文化和旅游特色镇"
     assert words("汤塘评了啥") == ["汤塘评"]  # jieba's new-word guess
     assert knows("汤塘评", vocabulary, {}) and not knows("岩山寨", vocabulary, {})
+
+
+def test_a_notice_with_no_labelled_questions_is_judged_by_the_model_learnt_without_them():
+    import numpy as np
+
+    from bot.scope import FEATURES, fit
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 40)
+    X = rng.normal(size=(80, len(FEATURES)))
+    column = FEATURES.index("labelled_margin")
+    X[:, column] = y * 2.0 - 1.0 + rng.normal(scale=0.1, size=80)  # the labelled signal separates them
+    model = fit(X, y, 0.5, "test-model", {})
+    assert model.unlabelled is not None
+    row = X[1].copy()
+    row[column] = np.nan  # no labelled questions for this notice
+    p = model.probability(row)
+    assert 0.0 < p < 1.0 and p == model.unlabelled.probability(row)
+    # the full model leans on the labelled signal; the unlabelled one gives it no weight
+    assert abs(model.unlabelled.weights[column]) < 1e-9 < abs(model.weights[column])
+    # and it survives the JSON round trip (a constant column's scale is 1, never 0)
+    from bot.scope import ScopeModel
+
+    again = ScopeModel.from_json(model.to_json())
+    assert again.probability(row) == pytest.approx(p, abs=1e-4)
