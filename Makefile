@@ -40,7 +40,9 @@ model: $(MODEL)
 index: $(MODEL)
 	$(PY) -m bot index
 
+# The conversation log's tables (DATABASE_URL, or SQLite under var/) are migrated first.
 run: $(MODEL)
+	$(PY) -m bot db upgrade
 	HOST=$(HOST) PORT=$(PORT) $(PY) server.py
 
 # Conversations in SQLite under var/ (bot/endpoints.yml), so both workers share them. gthread
@@ -54,6 +56,7 @@ GUNICORN_FLAGS = --config python:bot.wsgi_hooks --workers 2 --worker-class gthre
 # No build before it: the port opens at once and answers from the last good index (or 503 while
 # there is none) while a stale or missing index is built in the background (bot/live.py).
 serve: $(MODEL)
+	$(PY) -m bot db upgrade
 	ENDPOINTS=bot/endpoints.yml $(BIN)/gunicorn $(GUNICORN_FLAGS) --bind $(HOST):$(PORT) 'server:create_app()'
 
 # rasa-sdk reads the interface from SANIC_HOST; it binds HOST (loopback by default), not 0.0.0.0.
@@ -66,11 +69,12 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
 	fi
 
-# Debian's redis-server (tracker store and rate limit tests) and nginx (docs/nginx.conf in front
-# of gunicorn), each started by a fixture on a free loopback port, never as a system service.
+# Debian's redis-server (tracker store and rate limit tests), nginx (docs/nginx.conf in front of
+# gunicorn) and postgresql (the conversation log on DATABASE_URL), each started by a fixture on a
+# free loopback port in a temp directory, never as a system service.
 services:
-	@if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/sbin/nginx ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx >/dev/null; \
+	@if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/sbin/nginx ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx postgresql >/dev/null; \
 	fi
 
 test: $(MODEL) browser services

@@ -68,6 +68,11 @@ DEFAULTS = {
     # How many proxies (nginx) stand in front: their X-Forwarded-For names the client. 0: none,
     # and the header is ignored (anyone can send it).
     "TRUSTED_PROXIES": 0,
+    # The conversation log (bot/convlog.py): "on" writes one masked row per turn to DATABASE_URL
+    # (unset: a SQLite file under var/); "off" keeps nothing. Tests turn it on where they test it.
+    "CONVERSATION_LOG": "on",
+    "DATABASE_URL": None,
+    "LOG_RETENTION_DAYS": 180,
 }
 _INT_KEYS = ("PORT", "MAX_MESSAGE_CHARS", "MAX_SENDER_CHARS", "MAX_CONTENT_LENGTH", "MAX_SESSIONS", "TRUSTED_PROXIES")
 _API_PREFIXES = ("/webhooks/", "/healthz", "/api/")
@@ -141,6 +146,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.update(_env_settings())
     app.config.update(test_config or {})
+    if app.config.get("TESTING") and "CONVERSATION_LOG" not in (test_config or {}):
+        app.config["CONVERSATION_LOG"] = "off"  # a test keeps a log only where it tests one
     _normalise(app.config)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -162,6 +169,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         library = _disk_library(app.config["LIBRARY_DIR"], live)
     app.extensions["live_bot"] = live
     app.extensions["library"] = library
+    app.extensions["conversation_log"] = _conversation_log(app.config)
 
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _internal_error)
@@ -169,6 +177,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     _routes(app)
     _limit(app)
     return app
+
+
+def _conversation_log(config) -> "ConversationLog | None":
+    """The log the settings ask for, its schema brought up to date; a database that cannot be
+    reached is logged and counted, and the bot answers without it."""
+    if str(config["CONVERSATION_LOG"]).lower() in ("off", "false", "0", "no", ""):
+        return None
+    from bot.convlog import ConversationLog, upgrade
+
+    conversation_log = ConversationLog(config["DATABASE_URL"], retention_days=float(config["LOG_RETENTION_DAYS"]))
+    try:
+        upgrade(conversation_log.url)
+    except Exception as exc:  # noqa: BLE001 — down now; rows written later fail and are counted
+        conversation_log.failed += 1
+        conversation_log.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        log.warning("conversation log: could not prepare the database: %s", conversation_log.last_error)
+    return conversation_log
 
 
 def _limit(app: Flask) -> None:
@@ -183,7 +208,7 @@ def _limit(app: Flask) -> None:
                       # a storage that fails (Redis down) lets the question through, and is logged
                       swallow_errors=True)
     app.extensions["rate_limiter"] = limiter
-    for endpoint in ("webhook",):
+    for endpoint in ("webhook", "feedback"):
         app.view_functions[endpoint] = limiter.limit(lambda: current_app.config["RATE_LIMITS"], methods=["POST"])(
             app.view_functions[endpoint])
     app.register_error_handler(RateLimitExceeded, _rate_limited)
@@ -210,6 +235,7 @@ def _routes(app: Flask) -> None:
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/webhooks/rest/", "rest_status", rest_status)
     app.add_url_rule("/webhooks/rest/webhook", "webhook", webhook, methods=["POST", "OPTIONS"])
+    app.add_url_rule("/webhooks/rest/feedback", "feedback", feedback, methods=["POST", "OPTIONS"])
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -423,8 +449,12 @@ def webhook():
     if message.strip() == "/restart":  # Rasa's reset command; the widget's "new conversation"
         bot.dialogue.reset(sender)
         return jsonify([])
+    started = time.perf_counter()
+    wants_debug = isinstance(metadata, dict) and bool(metadata.get("debug"))
+    conversation_log = current_app.extensions.get("conversation_log")
     try:
-        messages = bot.dialogue.handle(sender, message, metadata)
+        # The debug says why a turn was answered or declined: the log keeps that, in words.
+        messages = bot.dialogue.handle(sender, message, metadata, debug=conversation_log is not None or wants_debug)
     except RasaUnavailableError:
         log.exception("the Rasa server did not answer")
         return _error(503, "upstream_unavailable", "咨询服务暂时连接不上，请稍后再试。",
@@ -436,7 +466,75 @@ def webhook():
         custom.setdefault("abstained", False)
         custom.setdefault("suggestions", [])
         out.append({"recipient_id": msg.get("recipient_id", sender), "text": msg.get("text", ""), "custom": custom})
+    if conversation_log is not None and out:
+        out[-1]["custom"]["turn_id"] = _log_turn(conversation_log, bot, sender, message, metadata, out,
+                                                 (time.perf_counter() - started) * 1000)
+    if not wants_debug:
+        for msg in out:
+            msg["custom"].pop("debug", None)
     return jsonify(out)
+
+
+def _log_turn(conversation_log, bot, sender: str, message: str, metadata, out: list[dict], latency_ms: float) -> str:
+    """One row of the conversation log for this turn (the question masked, as everywhere)."""
+    from bot.convlog import Turn, page_path
+
+    last = out[-1]["custom"]
+    debug = last.get("debug") or {}
+    turn = debug.get("turn") or {}
+    hits = debug.get("hits") or []
+    citations = last.get("citations") or []
+    metadata = metadata if isinstance(metadata, dict) else {}
+    doc = (citations[0].get("doc") if citations else None) or metadata.get("doc")
+    row = Turn(
+        sender=sender, question=bot.dialogue.masked(message.strip())[:current_app.config["MAX_MESSAGE_CHARS"]],
+        answered=not last.get("abstained") and bool(citations or last.get("kind") in ("overview", "chat", "channels")),
+        doc=str(doc)[:100] if doc else None, intent=(debug.get("intent") or {}).get("name") or last.get("intent"),
+        kind=last.get("kind"), reason=turn.get("decided_by"),
+        cited_doc=citations[0].get("doc") if citations else None,
+        cited_anchors=[c.get("anchor", "") for c in citations],
+        top_score=hits[0].get("fused") if hits else (citations[0].get("score") if citations else None),
+        latency_ms=round(latency_ms, 1), page=page_path(metadata.get("page")),
+    )
+    return conversation_log.record(row)
+
+
+def feedback():
+    """👍/👎 on an answer: ``{"sender", "turn_id"?, "rating": "up"|"down", "reason"?, "comment"?}``
+    (``turn_id`` from the answer's ``custom.turn_id``; without it, the sender's last turn)."""
+    from bot.convlog import MAX_COMMENT_CHARS, RATINGS, REASONS
+
+    if request.method == "OPTIONS":
+        return _preflight()
+    origin = request.headers.get("Origin")
+    if origin and not _allowed_origin(origin) and not _own_origin(origin):
+        return _error(403, "origin_not_allowed", "该网站未获授权嵌入本咨询服务。",
+                      "This origin is not listed in ALLOWED_ORIGINS.")
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        return _bad_request("invalid_json", "请求内容应为 JSON 对象。", "The request body must be a JSON object.")
+    sender, turn_id, rating = body.get("sender"), body.get("turn_id"), body.get("rating")
+    reason, comment = body.get("reason"), body.get("comment")
+    if not isinstance(sender, str) or not sender.strip() or len(sender) > current_app.config["MAX_SENDER_CHARS"]:
+        return _bad_request("missing_field", "请求缺少有效的发送者标识（sender）。", "Field 'sender' must be a non-empty string.")
+    if turn_id is not None and (not isinstance(turn_id, str) or not re.fullmatch(r"[0-9a-f]{32}", turn_id)):
+        return _bad_request("invalid_turn_id", "回答编号（turn_id）无效。", "Field 'turn_id' must be the answer's custom.turn_id.")
+    if rating not in RATINGS:
+        return _bad_request("invalid_rating", "评价（rating）应为 up 或 down。", "Field 'rating' must be 'up' or 'down'.")
+    if reason is not None and reason not in REASONS:
+        return _bad_request("invalid_reason", f"原因（reason）应为：{'、'.join(REASONS)}。",
+                            f"Field 'reason' must be one of {', '.join(REASONS)}.")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS
+                                or _BAD_CHARS_RE.search(comment)):
+        return _bad_request("invalid_comment", f"补充说明最多{MAX_COMMENT_CHARS}个字。",
+                            f"Field 'comment' must be text of at most {MAX_COMMENT_CHARS} characters.")
+    conversation_log = current_app.extensions.get("conversation_log")
+    if conversation_log is None:
+        return _error(503, "feedback_off", "本站未开启评价记录。", "The conversation log is off (CONVERSATION_LOG).")
+    bot = _live().bot
+    masked = bot.dialogue.masked(comment.strip()) if (comment and bot is not None) else (comment or None)
+    conversation_log.feedback(sender.strip(), turn_id, rating, reason, masked or None)
+    return jsonify({"ok": True}), 202
 
 
 def _not_answering(live: LiveBot) -> Response:
@@ -512,6 +610,11 @@ def _conversations(bot) -> dict:
     return {"conversations": body}
 
 
+def _log_status() -> dict:
+    conversation_log = current_app.extensions.get("conversation_log")
+    return {"conversation_log": conversation_log.status()} if conversation_log is not None else {}
+
+
 def healthz():
     """200 while an index answers (also one of notices changed since, while a new one is built),
     503 while none does; the details only for operations (:func:`_may_see_details`)."""
@@ -529,6 +632,7 @@ def healthz():
             "chunks": len(bot.retriever.chunks),
             "index": status,
             **_conversations(bot),
+            **_log_status(),
         })
     if status["state"] == "unavailable":
         if not details:

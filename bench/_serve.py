@@ -8,6 +8,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.error
@@ -55,6 +56,10 @@ def gunicorn(env: dict, log_path: Path | None = None, timeout: float = 300, list
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
+    if "DATABASE_URL" not in env and "CONVERSATION_LOG" not in env:
+        # the conversation log of a test or bench server is its own, never the checkout's var/
+        folder = Path(tempfile.mkdtemp(prefix="gunicorn-log-"))
+        env = dict(env, DATABASE_URL=f"sqlite:///{folder / 'conversations-log.sqlite3'}")
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(log_path, "wb")) if log_path else subprocess.DEVNULL
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *gunicorn_flags(), "--bind", f"127.0.0.1:{port}",

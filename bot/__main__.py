@@ -308,5 +308,64 @@ def add_notice(file: str, doc: str, title: str, issuer: str, date_: str, period_
         click.echo(f"索引已更新 / index updated: {manifest['chunks']} chunks in {time.perf_counter() - started:.1f}s")
 
 
+@cli.group()
+def db() -> None:
+    """The conversation log's database (DATABASE_URL; unset: SQLite under var/)."""
+
+
+def _database_url() -> str:
+    from bot.convlog import DEFAULT_URL
+
+    return os.environ.get("DATABASE_URL") or DEFAULT_URL
+
+
+@db.command(name="upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the conversation log's tables (Alembic, to the newest schema)."""
+    from bot.convlog import upgrade
+
+    url = _database_url()
+    try:
+        upgrade(url)
+    except Exception as exc:  # noqa: BLE001 — said plainly, not as a traceback
+        raise click.ClickException(f"数据库无法升级：{exc} / could not migrate the database") from exc
+    click.echo(f"数据库已是最新 / database up to date: {_safe_url(url)}")
+
+
+@db.command(name="purge")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Keep this many days (default: LOG_RETENTION_DAYS, 180).")
+def db_purge(days: float | None) -> None:
+    """Delete the log's turns older than the retention period."""
+    from bot.convlog import ConversationLog
+
+    keep = days or float(os.environ.get("LOG_RETENTION_DAYS") or 180)
+    removed = ConversationLog(_database_url(), retention_days=keep).purge(keep)
+    click.echo(f"已删除 {removed} 条超过 {keep:g} 天的记录 / removed {removed} turns older than {keep:g} days")
+
+
+@db.command(name="export")
+@click.option("--since", default=None, help="From this day on (YYYY-MM-DD).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+def db_export(since: str | None, fmt: str) -> None:
+    """Print the log's turns (masked, as stored), for staff."""
+    import datetime as _dt
+
+    from bot.convlog import ConversationLog
+
+    start = None
+    if since:
+        try:
+            start = _dt.datetime.fromisoformat(since).replace(tzinfo=_dt.timezone.utc)
+        except ValueError as exc:
+            raise click.UsageError(f"--since 应为 YYYY-MM-DD：{since} / --since must be YYYY-MM-DD") from exc
+    for line in ConversationLog(_database_url()).export(start, fmt):
+        click.echo(line, nl=False)
+
+
+def _safe_url(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)  # no password on screen
+
+
 if __name__ == "__main__":
     cli()

@@ -114,8 +114,9 @@ class Dialogue:
         :param debug: add ``custom["debug"]``: the intent, the action, how the turn was read (a
             follow-up, and of what), the question searched and the scope decision that applied.
         """
-        # What the bot reads of it (a long message: its asking sentences), everywhere below.
-        text = condense((text or "").strip()[:MAX_QUESTION_CHARS])
+        # What the bot reads of it (a long message: its asking sentences), everywhere below; masked
+        # first, so no personal number or name reaches a store, a log or the debug output.
+        text = self.masked(condense((text or "").strip()[:MAX_QUESTION_CHARS]))
         session = self._session(sender)
         parse = self.parse(text, session)
         intent = parse["intent"]["name"]
@@ -160,8 +161,13 @@ class Dialogue:
         return parse
 
     def _published(self) -> tuple[str, ...]:
+        """The notices' own phone numbers and e-mail addresses: published, not personal."""
         library = self.answerer.library
-        return tuple(n.contact.email for n in library.notices.values() if n.contact.email)
+        return tuple(x for n in library.notices.values() for x in (n.contact.email, n.contact.phone) if x)
+
+    def masked(self, text: str) -> str:
+        """``text`` with personal data masked (:func:`bot.privacy.mask`), the notices' own kept."""
+        return mask(text, self._published())
 
     def _debug(self, parse: dict, action: str, turn: dict | None) -> dict:
         """What staff see of a turn (``shell --debug``, the JSON debug)."""

@@ -12,6 +12,8 @@ import json
 import urllib.error
 import urllib.request
 
+from bot.privacy import mask
+
 
 class RasaUnavailableError(RuntimeError):
     """The Rasa server did not answer as the REST channel should (message: Chinese, then English)."""
@@ -38,9 +40,14 @@ class RemoteRasaDialogue:
     def reset(self, sender: str) -> None:
         """Rasa keeps the tracker; a new conversation is a new sender id on the widget's side."""
 
-    def handle(self, sender: str, text: str, metadata: dict | None = None) -> list[dict]:
-        """Relay one message; :raises RasaUnavailableError: when Rasa cannot be reached or answers badly."""
-        body = {"sender": sender, "message": text}
+    def masked(self, text: str) -> str:
+        """``text`` with personal data masked (Rasa stores what it is sent)."""
+        return mask(text)
+
+    def handle(self, sender: str, text: str, metadata: dict | None = None, debug: bool = False) -> list[dict]:
+        """Relay one message (masked); :raises RasaUnavailableError: when Rasa cannot be reached or
+        answers badly. ``debug`` is Rasa's to give (it is not asked for)."""
+        body = {"sender": sender, "message": self.masked(text)}
         if metadata:
             body["metadata"] = metadata
         request = urllib.request.Request(self.url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),

@@ -60,6 +60,36 @@ def redis_server(folder: Path):
         proc.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def postgres_server():
+    """Debian's PostgreSQL: a cluster initialised in a new temp directory (as the ``postgres``
+    user when the tests run as root, since the server refuses root), started on a free loopback
+    port; yields its SQLAlchemy URL and stops and removes it on exit."""
+    import glob
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    assert found, "PostgreSQL is not installed: make services installs the Debian package"
+    bindir = Path(found[-1]).parent
+    folder = Path(tempfile.mkdtemp(prefix="pg-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        os.chmod(folder, 0o755)
+        shutil.chown(folder, "postgres", "postgres")
+    data, port = folder / "data", free_port()
+    try:
+        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                        "--no-sync", "-E", "UTF8", "--locale=C"], check=True, capture_output=True, timeout=120)
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l", str(folder / "log"),
+                        "-o", f"-p {port} -h 127.0.0.1 -k {folder} -c fsync=off", "start"],
+                       check=True, capture_output=True, timeout=120)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A redis-server for the whole session."""
