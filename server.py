@@ -827,6 +827,7 @@ def widget_config() -> dict:
         "title": "整改通报问答",
         "maxChars": current_app.config["MAX_MESSAGE_CHARS"],
         "webhook": url_for("webhook"),
+        "feedback": url_for("feedback"),
         "notices": notices,
     }
     if len(notices) == 1:

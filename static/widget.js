@@ -77,6 +77,14 @@
     ".sources blockquote{margin:0 10px 6px;padding:6px 10px;background:#fafafa;border-left:3px solid #c98a00;white-space:pre-line}",
     ".sources a{display:inline-block;margin:0 10px 10px;color:#0a4aa6;min-height:24px}",
     ".related{max-width:92%;margin-top:6px}",
+    ".rate{display:flex;flex-wrap:wrap;align-items:center;gap:8px;margin:6px 4px 0;font-size:.875em;color:#555}",
+    ".rate button{min-width:44px;min-height:40px;border:1px solid #999;border-radius:18px;background:#fff;cursor:pointer;font-size:1.1em}",
+    ".rate button[aria-pressed=true]{border-color:#a61b1b;background:#fdeaea}",
+    ".why{max-width:92%;margin:6px 4px 0;padding:8px 10px;border:1px solid #ddd;border-radius:8px;background:#fafafa;font-size:.875em}",
+    ".why fieldset{border:0;margin:0;padding:0}.why legend{padding:0;margin-bottom:4px}",
+    ".why label{display:inline-flex;align-items:center;gap:4px;margin:2px 12px 2px 0;min-height:32px}",
+    ".why input[type=text]{width:100%;min-height:36px;margin:4px 0;padding:4px 8px;border:1px solid #999;border-radius:6px;font:inherit}",
+    ".why button{min-height:36px;padding:4px 14px;border:1px solid #a61b1b;border-radius:18px;background:#a61b1b;color:#fff;cursor:pointer}",
     ".chips{display:flex;flex-wrap:wrap;gap:8px;margin:4px 0}",
     ".chip{min-height:40px;padding:6px 12px;border:1px solid #a61b1b;border-radius:18px;background:#fff;color:#8b1414;",
     "font-size:.9375em;text-align:left;cursor:pointer}",
@@ -305,10 +313,67 @@
         el("span", { className: "who", text: "咨询助手" }),
         answerBubble(message.text, message.citations),
         sources(message.citations),
+        message.turnId ? rating(message, index) : null,
         chips(message.suggestions, "您可能还想问：")
       ]);
     }
     return node;
+  }
+
+  // 👍 / 👎 under an answer; 👎 asks (optionally) why, and always gives the notice's channels.
+  function rating(message, index) {
+    var box = el("div", { className: "rate-box" });
+    var thanks = el("span", { role: "status", text: message.rating ? "感谢您的评价。" : "" });
+    function vote(value) {
+      message.rating = value;
+      state.messages[index] = message;
+      save();
+      sendFeedback({ turn_id: message.turnId, rating: value });
+      box.replaceWith(rating(message, index));
+    }
+    var up = el("button", { type: "button", "aria-label": "有帮助", title: "有帮助", "aria-pressed": String(message.rating === "up"),
+      onclick: function () { vote("up"); } }, ["👍"]);
+    var down = el("button", { type: "button", "aria-label": "没有帮助", title: "没有帮助", "aria-pressed": String(message.rating === "down"),
+      onclick: function () { vote("down"); } }, ["👎"]);
+    box.appendChild(el("div", { className: "rate", role: "group", "aria-label": "这条回答有帮助吗？" }, [
+      el("span", { text: "这条回答有帮助吗？" }), up, down, thanks
+    ]));
+    if (message.rating === "down") box.appendChild(why(message));
+    return box;
+  }
+
+  function why(message) {
+    var name = "why-" + message.turnId;
+    var reasons = ["没回答我的问题", "内容看不懂", "其他"];
+    var comment = el("input", { type: "text", maxlength: "200", id: name + "-c", "aria-label": "补充说明（选填）", placeholder: "补充说明（选填）" });
+    var done = el("p", { role: "status", text: message.explained ? "已收到您的反馈，谢谢。" : "" });
+    var channels = [CONFIG.phone ? "电话 " + CONFIG.phone : "", CONFIG.email ? "邮箱 " + CONFIG.email : ""].filter(Boolean).join("，");
+    var form = el("form", { className: "why", onsubmit: function (e) {
+      e.preventDefault();
+      var picked = form.querySelector("input[name=" + name + "]:checked");
+      sendFeedback({ turn_id: message.turnId, rating: "down", reason: picked ? picked.value : null,
+                     comment: comment.value.trim() || null });
+      message.explained = true;
+      save();
+      done.textContent = "已收到您的反馈，谢谢。";
+    } }, [
+      el("fieldset", null, [el("legend", { text: "哪里没帮到您？（选填）" })].concat(reasons.map(function (r) {
+        return el("label", null, [el("input", { type: "radio", name: name, value: r }), r]);
+      }))),
+      comment,
+      el("button", { type: "submit" }, ["提交反馈"]),
+      channels ? el("p", { text: "如需进一步帮助，欢迎联系：" + channels + "。" }) : null,
+      done
+    ]);
+    return form;
+  }
+
+  function sendFeedback(fields) {
+    var body = { sender: state.sender };
+    Object.keys(fields).forEach(function (k) { if (fields[k] !== null && fields[k] !== undefined) body[k] = fields[k]; });
+    fetch(abs(CONFIG.feedback || "/webhooks/rest/feedback"), {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+    }).catch(function () { /* a lost vote costs nothing the citizen needs */ });
   }
 
   function renderAll() {
@@ -401,7 +466,8 @@
       if (result.ok && Array.isArray(result.body)) {
         result.body.forEach(function (m) {
           var custom = m.custom || {};
-          add({ role: "bot", text: String(m.text || ""), citations: custom.citations || [], suggestions: custom.suggestions || [], abstained: !!custom.abstained });
+          add({ role: "bot", text: String(m.text || ""), citations: custom.citations || [], suggestions: custom.suggestions || [],
+                abstained: !!custom.abstained, turnId: typeof custom.turn_id === "string" ? custom.turn_id : null });
         });
         var last = result.body[result.body.length - 1];
         announce(last ? "咨询助手回答：" + last.text : "");

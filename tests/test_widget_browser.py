@@ -375,3 +375,45 @@ def test_a_site_not_in_allowed_origins_gets_no_answers(bot, browser):
         context.close()
         widget.stop()
         site.stop()
+
+
+def test_feedback_from_the_widget_is_stored_with_the_turn(bot, browser, tmp_path):
+    from server import create_app
+
+    app = create_app({"TESTING": True, "BOT": bot, "CONVERSATION_LOG": "on",
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'log.sqlite3'}"})
+    server = _Server(app)
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        open_widget(page, server.url)
+        first = ask(page, "应急广播建设进展如何")
+        first.get_by_role("button", name="有帮助", exact=True).click()
+        page.wait_for_function(f"() => document.querySelector('{HOST_SEL}').shadowRoot"
+                               ".querySelector('.rate button[aria-pressed=true]')")
+        second = ask(page, "旅游厕所建了多少座")
+        second.get_by_role("button", name="没有帮助").click()
+        why = second.locator("form.why")
+        why.wait_for()
+        assert "0763-3375826" in why.inner_text()  # 👎 always shows the notice's channels
+        why.get_by_label("内容看不懂").check()
+        why.get_by_label("补充说明（选填）").fill("数字看不明白，我的电话13812345678")
+        why.get_by_role("button", name="提交反馈").click()
+        why.get_by_text("已收到您的反馈").wait_for()
+        log = app.extensions["conversation_log"]
+        deadline = __import__("time").monotonic() + 10
+        while True:
+            log.flush(5)
+            rows = list(log.rows())
+            rated = {r["question"]: r for r in rows if r["rating"]}
+            if ("旅游厕所建了多少座" in rated and rated["旅游厕所建了多少座"]["feedback_reason"]) or \
+                    __import__("time").monotonic() > deadline:
+                break
+            __import__("time").sleep(0.2)
+        assert rated["应急广播建设进展如何"]["rating"] == "up"
+        down = rated["旅游厕所建了多少座"]
+        assert down["rating"] == "down" and down["feedback_reason"] == "内容看不懂"
+        assert "13812345678" not in down["feedback_comment"] and "数字看不明白" in down["feedback_comment"]
+    finally:
+        context.close()
+        server.stop()
