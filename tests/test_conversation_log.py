@@ -207,3 +207,34 @@ def test_under_gunicorn_with_two_workers_and_eight_clients_no_turn_is_lost(bot, 
             time.sleep(0.2)
     assert not errors and len(sent) == 80
     assert set(sent) <= stored and len(stored) == 80
+
+
+def test_staff_commands_upgrade_purge_and_export(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    env = dict(os.environ, DATABASE_URL=url)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "bot", "db", *args], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
+    assert run("upgrade").returncode == 0
+    log = ConversationLog(url)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    with log.engine.begin() as conn:
+        for k, age in enumerate((1, 10, 400)):
+            conn.execute(turns.insert().values(turn_id=f"{k:032x}", at=now - _dt.timedelta(days=age), sender=f"s{k}",
+                                               question=f"问题{age}天前", answered=bool(k % 2)))
+    exported = run("export", "--format", "jsonl")
+    assert exported.returncode == 0 and len(exported.stdout.splitlines()) == 3
+    recent = run("export", "--since", (now - _dt.timedelta(days=5)).date().isoformat(), "--format", "csv")
+    assert recent.stdout.splitlines()[0].startswith("turn_id,") and "问题1天前" in recent.stdout
+    assert "问题10天前" not in recent.stdout
+    purged = run("purge", "--days", "30")
+    assert purged.returncode == 0 and "1" in purged.stdout
+    assert [r["question"] for r in log.rows()] == ["问题1天前", "问题10天前"]
+    bad = run("export", "--since", "昨天")
+    assert bad.returncode != 0 and "YYYY-MM-DD" in bad.stderr
