@@ -645,8 +645,9 @@ def _progress_question(item: Node) -> str:
 
 
 def _question_for(item: Node) -> str:
-    # "第13条…" is answered from the structure (the whole item), so a suggestion never misfires.
-    return f"第{item.number}条“{item.heading}”进展如何？"
+    # Asked as a citizen would, from the item's own heading (for any notice); each such question
+    # cites its item (tests/bot/test_answer.py asks every one of the seed's).
+    return _progress_question(item)
 
 
 def _dedupe(items: list[str]) -> list[str]:

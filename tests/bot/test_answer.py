@@ -143,7 +143,19 @@ def test_empty_question_asks_for_one(answerer):
 def test_related_questions_follow_an_answer(answerer):
     answer = answerer.answer("应急广播建设进展如何")
     assert 2 <= len(answer.suggestions) <= 3
-    assert all(parse_item_number(s) in (13, 14, 15, 17) for s in answer.suggestions)
+    # phrased as a citizen asks (no 第N条), each one answered by a neighbour of 第16条
+    assert not any(parse_item_number(s) for s in answer.suggestions)
+    cited = [answerer.answer(s).citations[0].anchor for s in answer.suggestions]
+    assert set(cited) <= {"item-13", "item-14", "item-15", "item-17"} and len(set(cited)) == len(cited)
+
+
+def test_every_items_suggested_question_cites_that_item(answerer):
+    from bot.answer import _question_for
+
+    notice, _ = answerer.notice_for()
+    for item in notice.items():
+        answer = answerer.answer(_question_for(item))
+        assert [c.anchor for c in answer.citations][:1] == [item.anchor], _question_for(item)
 
 
 @pytest.mark.parametrize(
