@@ -34,7 +34,7 @@
     "*{box-sizing:border-box}",
     ".root{font-family:\"PingFang SC\",\"Microsoft YaHei\",\"Noto Sans CJK SC\",\"WenQuanYi Micro Hei\",\"Source Han Sans SC\",sans-serif;",
     "font-size:16px;line-height:1.6;color:#1f1f1f;-webkit-text-size-adjust:100%}",
-    ".root.large{font-size:20px}",
+    ".root.large{font-size:24px}",
     "button,textarea{font:inherit;color:inherit}",
     ":focus{outline:none}",
     ":focus-visible{outline:3px solid #0b57d0;outline-offset:2px}",
@@ -107,10 +107,17 @@
     ".count.over{color:#b3261e;font-weight:700}",
     ".foot{padding:6px 12px 10px;font-size:.8125em;color:#555;background:#fff;line-height:1.5}",
     ".foot a{color:#0a4aa6}",
-    "@media (max-width:480px){",
+    // Full screen wherever a floating panel would be too small to read: phones, and any screen
+    // at a large browser zoom (1366×768 at 200 % is 683×384 CSS px). FULL_SCREEN below is the same.
+    "@media (max-width:480px),(max-height:560px){",
     ".panel,.root.large .panel{right:0;bottom:0;left:0;top:0;width:100%;max-width:none;height:100%;max-height:none;border:0;border-radius:0}",
     ".launcher{right:12px;bottom:12px}",
     "}",
+    "@media (pointer:coarse){.hint{display:none}}",
+    // A short screen (a phone with its keyboard up, a laptop at 200 % zoom): the conversation keeps
+    // at least half of it; the counter, the hint and the footer fold away (declines and the welcome
+    // still give the phone, and each citation links to the notice).
+    "@media (max-height:560px){.foot,.meta{display:none}.compose{padding:6px 8px}.head{padding:4px 4px 4px 12px}}",
     "@media (forced-colors:active){.launcher,.send,.chip,.retry{border:2px solid ButtonText}}"
   ].join("\n");
 
@@ -179,6 +186,14 @@
     } catch (e) { /* private mode: the conversation just isn't kept */ }
   }
 
+  // 大字 is remembered across visits on this site (the conversation only for the tab).
+  var LARGE = "zgqa-widget-large:" + BASE;
+  try {
+    var remembered = localStorage.getItem(LARGE);
+    if (remembered !== null) state.large = remembered === "1";
+  } catch (e) { /* storage blocked: per tab only */ }
+  var FULL_SCREEN = window.matchMedia ? window.matchMedia("(max-width:480px),(max-height:560px)") : null;
+
   // ---- the UI -----------------------------------------------------------------------------------
 
   var ids = { panel: "zgqa-panel", title: "zgqa-title", input: "zgqa-input", count: "zgqa-count", hint: "zgqa-hint" };
@@ -216,7 +231,7 @@
     el("label", { className: "sr", "for": ids.input, text: "请输入您的问题" }),
     el("div", { className: "row" }, [input, sendBtn]),
     el("div", { className: "meta" }, [
-      el("span", { id: ids.hint, text: "Enter 发送，Shift+Enter 换行" }),
+      el("span", { id: ids.hint, className: "hint", text: "Enter 发送，Shift+Enter 换行" }),
       count
     ])
   ]);
@@ -530,12 +545,34 @@
     launcher.setAttribute("aria-expanded", "true");
     state.open = true;
     save();
-    scrollDown();
+    modal();
+    // The welcome is read from its first line; a conversation from its end.
+    if (state.messages.length) scrollDown(); else log.scrollTop = 0;
     if (focus) input.focus();
   }
 
+  // Full screen, the panel is a modal dialog: the page behind is inert (no Tab lands there, a
+  // screen reader stays in the dialog). Floating, it is a non-modal dialog.
+  var madeInert = [];
+  function modal() {
+    var on = !panel.hidden && !!(FULL_SCREEN && FULL_SCREEN.matches);
+    panel.setAttribute("aria-modal", on ? "true" : "false");
+    madeInert.forEach(function (node) { node.inert = false; node.removeAttribute("aria-hidden"); });
+    madeInert = [];
+    if (!on) return;
+    Array.prototype.forEach.call(document.body.children, function (node) {
+      if (node !== host && !node.inert && node.tagName !== "SCRIPT") {
+        node.inert = true;
+        node.setAttribute("aria-hidden", "true");
+        madeInert.push(node);
+      }
+    });
+  }
+  if (FULL_SCREEN && FULL_SCREEN.addEventListener) FULL_SCREEN.addEventListener("change", modal);
+
   function closePanel(focus) {
     panel.hidden = true;
+    modal();
     launcher.hidden = false;
     launcher.setAttribute("aria-expanded", "false");
     state.open = false;
@@ -547,6 +584,7 @@
     state.large = !state.large;
     applyLarge();
     save();
+    try { localStorage.setItem(LARGE, state.large ? "1" : "0"); } catch (e) { /* per tab only */ }
   }
 
   function applyLarge() {
@@ -581,6 +619,17 @@
     if (e.key === "Escape") {
       e.preventDefault();
       closePanel(true);
+      return;
+    }
+    if (e.key === "Tab") {
+      // Tab cycles within the dialog while it has focus (out of it only by Escape or 关闭).
+      var items = Array.prototype.filter.call(
+        panel.querySelectorAll("button, a[href], textarea, input, [tabindex]:not([tabindex='-1'])"),
+        function (node) { return !node.disabled && node.getClientRects().length; });
+      if (!items.length) return;
+      var first = items[0], last = items[items.length - 1], active = shadow.activeElement;
+      if (e.shiftKey && (active === first || !panel.contains(active))) { e.preventDefault(); last.focus(); }
+      else if (!e.shiftKey && (active === last || !panel.contains(active))) { e.preventDefault(); first.focus(); }
     }
   });
 

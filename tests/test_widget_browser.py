@@ -222,7 +222,7 @@ def test_keyboard_only(page, live):
     _shift_tab_until(page, "return root.activeElement.textContent", "大字", 40, "the large-text toggle")
     page.keyboard.press("Space")
     assert shadow_eval(page, "return root.activeElement.getAttribute('aria-pressed')") == "true"
-    assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "20px"
+    assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "24px"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "widget-large-text.png"))
 
@@ -306,6 +306,52 @@ def test_mobile_viewport_shows_a_full_screen_panel(browser, live):
         page.screenshot(path=str(SHOTS / "widget-mobile.png"))
     finally:
         context.close()
+
+
+def test_large_text_is_remembered_in_a_new_tab(context, live):
+    page = context.new_page()
+    open_widget(page, live + "/")
+    page.get_by_role("button", name="大字").click()
+    assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "24px"
+    again = context.new_page()  # a new tab: its own sessionStorage, the same site's localStorage
+    open_widget(again, live + "/")
+    assert shadow_eval(again, "return getComputedStyle(root.querySelector('.root')).fontSize") == "24px"
+    assert shadow_eval(again, "return root.querySelector('.root').classList.contains('large')") is True
+    # the footer scales with it
+    foot = shadow_eval(again, "return parseFloat(getComputedStyle(root.querySelector('.foot')).fontSize)")
+    assert foot >= 19
+
+
+@pytest.mark.parametrize("size", [(375, 740), (320, 640), (683, 384), (375, 370)],
+                         ids=["phone", "narrow", "laptop-200%-zoom", "phone-keyboard-up"])
+def test_where_the_panel_covers_the_page_it_is_modal_and_keeps_the_focus(browser, live, size):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        open_widget(page, live + "/")
+        box = page.locator(f"{HOST_SEL} .panel").bounding_box()
+        assert (round(box["width"]), round(box["height"])) == size  # full screen
+        log = page.locator(f"{HOST_SEL} .log").bounding_box()
+        assert log["height"] >= 0.5 * size[1]  # the conversation keeps at least half of the screen
+        assert shadow_eval(page, "return root.querySelector('.panel').getAttribute('aria-modal')") == "true"
+        behind = page.evaluate("() => Array.from(document.body.children).filter(n => n.id !== 'zgqa-widget-host'"
+                               " && n.tagName !== 'SCRIPT').every(n => n.inert)")
+        assert behind is True
+        for _ in range(30):  # Tab never leaves the dialog
+            page.keyboard.press("Tab")
+            assert page.evaluate("() => document.activeElement && document.activeElement.id") == "zgqa-widget-host"
+        page.keyboard.press("Escape")
+        assert page.evaluate("() => Array.from(document.body.children).some(n => n.inert)") is False
+    finally:
+        context.close()
+
+
+def test_the_welcome_is_fully_visible_on_open(page, live):
+    open_widget(page, live + "/")
+    visible = shadow_eval(page, "const log = root.querySelector('.log'), w = root.querySelector('.welcome .bubble');"
+                                "const a = log.getBoundingClientRect(), b = w.getBoundingClientRect();"
+                                "return b.top >= a.top - 1 && b.bottom <= a.bottom + 1;")
+    assert visible is True
 
 
 def test_embedded_on_another_origin_with_hostile_css(bot, browser):
