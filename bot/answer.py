@@ -210,6 +210,9 @@ class Answerer:
             followed = self.follow_ups.answer(question, reading, context)
             if followed is not None:
                 return followed
+        topic = self._topic_named(question, doc)
+        if topic is not None:
+            return self.topic_answer(question, *topic)
         if _OVERVIEW_RE.search(main_clause(normalize(question))) and not self.names_a_subject(question):
             return self.overview(question, doc)
         answer = self.search_answer(question, reading=reading, doc=doc)
@@ -372,8 +375,30 @@ class Answerer:
         else:
             lines = [f"第{i.number}条 {i.heading}" for i in items]
             head = f"{meta.full_title}通报了{len(items)}条整改任务的落实情况：\n"
-        text = head + "\n".join(lines) + "\n您可以问具体内容，或输入条目编号（如“第1条”）查看原文。"
-        return Answer(question, text, False, [], self.default_suggestions(notice.doc), kind="overview", doc=notice.doc)
+        text = head + "\n".join(lines) + "\n您可以点一个方面查看其中的整改任务，或直接问具体内容。"
+        # Each topic a button that asks about it (its label and heading, read back by _topic_named).
+        buttons = [_topic_button(t) for t in notice.topics() if any(i.kind == "item" for i in t.children)]
+        return Answer(question, text, False, [], buttons or self.default_suggestions(notice.doc), kind="overview",
+                      doc=notice.doc)
+
+    def _topic_named(self, question: str, doc: str | None):
+        """``(notice, topic)`` when the question is a topic's button (（三）履行文化建设职能职责工作方面)."""
+        text = normalize(question).strip(" ？?。")
+        docs = [doc] if doc else list(self.library.notices)
+        for d in docs:
+            notice = self.library.notices.get(d)
+            for topic in (notice.topics() if notice else []):
+                if text == normalize(_topic_button(topic)).strip(" ？?。"):
+                    return notice, topic
+        return None
+
+    def topic_answer(self, question: str, notice, topic: Node) -> Answer:
+        """A topic of part 二: its items, each a button that asks about it."""
+        items = [i for i in topic.children if i.kind == "item"]
+        lines = [f"第{i.number}条 {i.heading}" for i in items]
+        text = (f"{self.notice_title(notice.doc)}“{topic.label}{topic.heading}”包括{len(items)}条整改任务：\n"
+                + "\n".join(lines) + "\n点下面的问题查看各条的进展。")
+        return Answer(question, text, False, [], [_question_for(i) for i in items], kind="topic", doc=notice.doc)
 
     def contact_answer(self, question: str = "", doc: str | None = None) -> Answer:
         """The closing paragraph: how to give comments, quoted."""
@@ -554,7 +579,7 @@ class Answerer:
             out.append(f"{issuer}整改了哪些方面？")
             first = next(iter(notice.items()), None)
             if first is not None:
-                out.append(f"{issuer}通报第{first.number}条讲了什么？")
+                out.append(f"{issuer}：{_progress_question(first)}")
         return out[:6]
 
     def examples(self, doc: str | None = None) -> dict[str, str]:
@@ -623,10 +648,8 @@ def _structure_questions(notice) -> list[str]:
     """Questions a notice's own structure answers, each kind once: two items' progress, the
     overview, an item by number, the contact paragraph."""
     items = notice.items()
-    out = [_progress_question(items[k]) for k in sorted({0, len(items) // 2}) if k < len(items)]
+    out = [_progress_question(items[k]) for k in sorted({0, len(items) // 2, len(items) - 1}) if k < len(items)]
     out.append("整改了哪些方面？")
-    if items:
-        out.append(f"第{items[-1].number}条讲了什么？")
     if notice.find("contact") is not None:
         out.append("如何反映意见建议？")
     return out
@@ -634,6 +657,10 @@ def _structure_questions(notice) -> list[str]:
 
 
 
+
+
+def _topic_button(topic: Node) -> str:
+    return f"{topic.label}{topic.heading}"
 
 
 def _progress_question(item: Node) -> str:

@@ -258,12 +258,12 @@
 
   // ---- rendering --------------------------------------------------------------------------------
 
-  function chips(list, labelText) {
+  function chips(list, labelText, most) {
     if (!list || !list.length) return null;
     var titleId = "zgqa-chips-" + Math.random().toString(36).slice(2, 8);
     return el("div", { className: "related", role: "group", "aria-labelledby": titleId }, [
       el("h3", { id: titleId, text: labelText }),
-      el("div", { className: "chips" }, list.slice(0, 6).map(function (q) {
+      el("div", { className: "chips" }, list.slice(0, most || 6).map(function (q) {
         return el("button", { type: "button", className: "chip", onclick: function () { ask(q); } }, [q]);
       }))
     ]);
@@ -329,7 +329,10 @@
         answerBubble(message.text, message.citations),
         sources(message.citations),
         message.turnId ? rating(message, index) : null,
-        chips(message.suggestions, "您可能还想问：")
+        // the overview's topics and a topic's items are the answer's own buttons, all of them
+        message.kind === "overview" ? chips(message.suggestions, "点一个方面查看其中的整改任务：", 20)
+          : message.kind === "topic" ? chips(message.suggestions, "各条的进展：", 20)
+          : chips(message.suggestions, "您可能还想问：")
       ]);
     }
     return node;
@@ -482,7 +485,8 @@
         result.body.forEach(function (m) {
           var custom = m.custom || {};
           add({ role: "bot", text: String(m.text || ""), citations: custom.citations || [], suggestions: custom.suggestions || [],
-                abstained: !!custom.abstained, turnId: typeof custom.turn_id === "string" ? custom.turn_id : null });
+                abstained: !!custom.abstained, turnId: typeof custom.turn_id === "string" ? custom.turn_id : null,
+                kind: typeof custom.kind === "string" ? custom.kind : "" });
         });
         var last = result.body[result.body.length - 1];
         announce(last ? "咨询助手回答：" + last.text : "");

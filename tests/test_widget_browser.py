@@ -346,6 +346,22 @@ def test_where_the_panel_covers_the_page_it_is_modal_and_keeps_the_focus(browser
         context.close()
 
 
+def test_the_overviews_topic_buttons_ask_about_the_topic(page, live):
+    open_widget(page, live + "/")
+    overview = ask(page, "整改了哪些方面")
+    buttons = overview.locator(".chip")
+    assert buttons.count() == 11  # every topic, not only the first six
+    third = buttons.nth(2)
+    label = third.inner_text()
+    assert label.startswith("（三）")
+    before = answers(page).count()
+    third.click()
+    answers(page).nth(before).wait_for()
+    topic = answers(page).nth(before)
+    assert "包括" in topic.inner_text() and "第9条" in topic.inner_text()
+    assert not any(c.startswith("第") for c in topic.locator(".chip").all_inner_texts())
+
+
 def test_the_welcome_is_fully_visible_on_open(page, live):
     open_widget(page, live + "/")
     visible = shadow_eval(page, "const log = root.querySelector('.log'), w = root.querySelector('.welcome .bubble');"

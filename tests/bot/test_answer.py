@@ -214,3 +214,19 @@ def test_debug_shows_the_nearest_labelled_question_of_each_passage(answerer):
     top = answer.debug["hits"][0]
     assert top["anchor"] == "item-16" and top["labelled"]["question"] in labelled
     assert top["labelled"]["similarity"] == pytest.approx(top["scores"]["examples"], abs=1e-3)
+
+
+def test_the_overview_offers_each_topic_and_a_topic_offers_its_items(answerer):
+    overview = answerer.answer("整改了哪些方面")
+    assert overview.kind == "overview"
+    notice, _ = answerer.notice_for()
+    topics = [t for t in notice.topics() if any(i.kind == "item" for i in t.children)]
+    assert len(overview.suggestions) == len(topics) == 11
+    for topic, button in zip(topics, overview.suggestions):
+        picked = answerer.answer(button)
+        assert picked.kind == "topic" and topic.heading in picked.text
+        items = [i for i in topic.children if i.kind == "item"]
+        assert len(picked.suggestions) == len(items)
+        # each item's question cites that item
+        for item, question in zip(items, picked.suggestions):
+            assert answerer.answer(question).citations[0].anchor == item.anchor
