@@ -149,12 +149,14 @@ def test_ask_follow_citation_and_see_item_16_highlighted(page, context, live):
     assert notice.url.startswith(live + "/notice/") and notice.url.endswith("#item-16")
     item = notice.locator("#item-16")
     assert item.evaluate("e => e.matches(':target')")
-    assert item.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 248, 225)"
+    assert item.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(238, 244, 255)"
     marks = item.locator("mark")
     assert marks.count() >= 1
     assert marks.first.is_visible()
-    box = item.bounding_box()
-    assert 0 <= box["y"] < notice.viewport_size["height"]  # scrolled to it
+    # marks and the passage's box differ in colour and in shape (an underline, a border)
+    assert marks.first.evaluate("e => getComputedStyle(e).backgroundColor") != "rgb(238, 244, 255)"
+    assert "0px 2px 0px" in marks.first.evaluate("e => getComputedStyle(e).boxShadow")
+    _all_in_first_view(notice)
     notice.screenshot(path=str(SHOTS / "notice-item-16.png"))
 
     # Kept across a reload in this tab; "新对话" starts afresh.
@@ -166,6 +168,26 @@ def test_ask_follow_citation_and_see_item_16_highlighted(page, context, live):
     assert answers(page).count() == 0
     assert panel.locator(".welcome").count() == 1
     assert page.errors == []
+
+
+def _all_in_first_view(notice):
+    """The note explaining the marks (with 返回对话), the passage and its first mark, in view on arrival."""
+    height = notice.viewport_size["height"]
+    note = notice.locator(".marked-note")
+    assert note.get_by_role("button", name="返回对话").is_visible()
+    for box in (note.bounding_box(), notice.locator(":target mark").first.bounding_box()):
+        assert 0 <= box["y"] and box["y"] + box["height"] <= height, (box, height)
+
+
+def test_the_citation_page_on_a_phone_shows_the_note_and_the_marks_at_once(browser, live):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN", is_mobile=True)
+    page = context.new_page()
+    try:
+        page.goto(live + "/notice/qingyuan-wlj-xuncha-2025?hl=5124-5159#item-16")
+        page.wait_for_load_state()
+        _all_in_first_view(page)
+    finally:
+        context.close()
 
 
 def test_xss_question_shows_as_plain_text_and_runs_nothing(page, live):
