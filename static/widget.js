@@ -47,7 +47,7 @@
     ".launcher svg{width:24px;height:24px;fill:currentColor}",
     ".launcher[hidden]{display:none}",
     ".panel{position:fixed;right:20px;bottom:20px;z-index:2147483001;display:flex;flex-direction:column;",
-    "width:400px;max-width:calc(100vw - 40px);height:620px;max-height:calc(100vh - 40px);background:#fff;",
+    "width:400px;max-width:calc(100vw - 40px);height:680px;max-height:calc(100vh - 40px);background:#fff;",
     "border:1px solid #bdbdbd;border-radius:10px;box-shadow:0 8px 32px rgba(0,0,0,.28);overflow:hidden}",
     ".root.large .panel{width:480px}",
     ".panel[hidden]{display:none}",

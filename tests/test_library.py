@@ -129,3 +129,16 @@ def test_the_widget_config_has_each_notices_own_welcome(three):
     demo = client.get(f"/?doc={HEXI}").get_data(as_text=True)
     assert f'data-doc="{HEXI}"' in demo and "关于市委第三轮巡察整改进展情况的通报" in demo
     assert client.get("/?doc=no-such-notice").status_code == 404
+
+
+@pytest.mark.parametrize("doc", [HEXI, NANSHAN])
+def test_each_notices_suggestions_are_its_own_questions_with_no_item_number(three, doc):
+    from bot.itemref import parse_item_number
+
+    welcome = three.answerer.welcome_suggestions(doc)
+    assert len(welcome) >= 4 and not any(parse_item_number(q) for q in welcome)
+    first = three.retriever.library.notices[doc].items()[0]
+    answer = three.answerer.answer(welcome[0], page=doc)
+    assert (answer.citations[0].doc, answer.citations[0].anchor) == (doc, first.anchor)
+    assert not any(parse_item_number(q) for q in answer.suggestions)
+

@@ -384,6 +384,17 @@ def test_the_overviews_topic_buttons_ask_about_the_topic(page, live):
     assert not any(c.startswith("第") for c in topic.locator(".chip").all_inner_texts())
 
 
+def test_on_a_laptop_the_floating_panel_keeps_half_the_screen_for_the_conversation(browser, live):
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        open_widget(page, live + "/")
+        assert shadow_eval(page, "return root.querySelector('.panel').getAttribute('aria-modal')") == "false"
+        assert page.locator(f"{HOST_SEL} .log").bounding_box()["height"] >= 0.5 * 768
+    finally:
+        context.close()
+
+
 def test_the_welcome_is_fully_visible_on_open(page, live):
     open_widget(page, live + "/")
     visible = shadow_eval(page, "const log = root.querySelector('.log'), w = root.querySelector('.welcome .bubble');"
