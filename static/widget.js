@@ -289,7 +289,7 @@
     return bubble;
   }
 
-  function sources(citations) {
+  function sources(citations, text) {
     if (!citations || !citations.length) return null;
     var titleId = "zgqa-src-" + Math.random().toString(36).slice(2, 8);
     return el("div", { className: "sources", role: "group", "aria-labelledby": titleId }, [
@@ -299,7 +299,9 @@
         return el("li", null, [
           el("details", null, [
             el("summary", { text: label }),
-            el("blockquote", { text: c.quote || c.passage || "" }),
+            // the quote the answer already shows is not repeated: the notice, and the link to it
+            (c.quote && text && text.indexOf(c.quote) >= 0) ? el("p", { className: "src-notice", text: c.notice || "" })
+              : el("blockquote", { text: c.quote || c.passage || "" }),
             c.url ? el("a", { href: abs(c.url), target: "_blank", rel: "noopener", className: "open" }, [
               "在通报原文中查看" + (c.number ? "第" + c.number + "条" : ""),
               el("span", { className: "sr", text: "（在新窗口打开）" })
@@ -327,7 +329,7 @@
       node = el("div", { className: "msg bot" + (message.abstained ? " abstained" : "") }, [
         el("span", { className: "who", text: "咨询助手" }),
         answerBubble(message.text, message.citations),
-        sources(message.citations),
+        sources(message.citations, message.text),
         message.turnId ? rating(message, index) : null,
         // the overview's topics and a topic's items are the answer's own buttons, all of them
         message.kind === "overview" ? chips(message.suggestions, "点一个方面查看其中的整改任务：", 20)
@@ -489,7 +491,7 @@
                 kind: typeof custom.kind === "string" ? custom.kind : "" });
         });
         var last = result.body[result.body.length - 1];
-        announce(last ? "咨询助手回答：" + last.text : "");
+        announce(last ? "咨询助手回答：" + summary(last) : "");
       } else {
         var message = result.body && result.body.message;
         var canRetry = result.status >= 500 || result.status === 429 || !message;
@@ -504,6 +506,16 @@
       busy = false;
       updateCount();
     });
+  }
+
+  // What the live region reads: the item and the answer's first sentence, not a whole long answer
+  // (the full answer is in the conversation, to read on).
+  function summary(message) {
+    var text = String(message.text || "");
+    var first = text.split(/(?<=[。！？；])/)[0];
+    var cites = (message.custom && message.custom.citations) || [];
+    if (cites.length && first.length < text.length) return first + (cites.length ? "（完整回答见对话记录）" : "");
+    return text.length > 120 ? text.slice(0, 120) + "……（完整回答见对话记录）" : text;
   }
 
   function fail(text, question) {

@@ -136,8 +136,12 @@ def test_ask_follow_citation_and_see_item_16_highlighted(page, context, live):
     link = reply.locator(".sources a").first
     assert not link.is_visible()  # folded until the citation is expanded
     summary.click()
-    assert reply.locator(".sources blockquote").first.is_visible()
-    assert link.get_attribute("target") == "_blank"
+    assert link.is_visible() and link.get_attribute("target") == "_blank"
+    # the fold-out gives the notice and the link, not the quote the answer already shows
+    assert reply.locator(".sources li").first.locator("blockquote").count() == 0
+    assert "关于八届市委第五轮巡察整改进展情况的通报" in reply.locator(".sources li").first.inner_text()
+    spoken = shadow_eval(page, "return root.querySelector('[aria-live=polite]').textContent")
+    assert "第16条" in spoken and len(spoken) < len(bubble.inner_text())  # a summary, not the whole answer
     SHOTS.mkdir(parents=True, exist_ok=True)
     panel.locator(".log").evaluate("log => { log.scrollTop = [...log.querySelectorAll('.msg.user')].pop().offsetTop - 8; }")
     page.screenshot(path=str(SHOTS / "widget-desktop.png"))
