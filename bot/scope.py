@@ -119,6 +119,9 @@ _SHARE_RE = re.compile(r"%|％|百分之|成以上")
 # Asking for the thing itself (电话是多少, 打什么电话), not talking about it (用私人邮箱).
 _ASK_PHONE_RE = re.compile(r"(?:电话|热线|号码|手机号?)(?:号码)?(?:是|为)?(?:多少|几号|什么)|[找打拨](?:什么|哪个|哪)\S{0,2}电话")
 _PHONE_RE = re.compile(r"\d{3,4}-\d{7,8}|\d{7,}")
+# A web address, a QR code or an account name to follow: answered only by a passage that gives one.
+_ASK_WEB_RE = re.compile(r"网址|网站(?:是|地址|叫)|(?:网页|页面)链接|链接(?:是|发|给)|二维码|(?:公众号|小程序|app|APP)(?:叫|是|名字)")
+_WEB_RE = re.compile(r"https?://|www\.|\.(?:cn|com|net|org)\b|[“\"「][^”\"」]{2,12}[”\"」](?:微信)?(?:公众号|小程序|APP|app)")
 _ASK_EMAIL_RE = re.compile(r"(?:邮箱|电邮|e-?mail)(?:地址)?(?:是|为)?(?:多少|什么|啥)", re.I)
 _ASK_ADDRESS_RE = re.compile(r"地址|在哪办公|门牌")
 _ASK_FREQUENCY_RE = re.compile(r"(?:多久|多长时间|隔多久|几天|几个月)\S{0,6}一[次回趟]|多频繁|多经常")
@@ -251,6 +254,8 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
         return not _PHONE_RE.search(passage)
     if _ASK_EMAIL_RE.search(question):
         return "@" not in passage
+    if _ASK_WEB_RE.search(question):
+        return not _WEB_RE.search(passage)
     if _YES_NO_RE.search(question):
         return False  # 有没有写清楚什么时候做完: asks whether, not when
     if _ASK_ADDRESS_RE.search(question):

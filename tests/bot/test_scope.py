@@ -82,6 +82,10 @@ from index.text import words
         ("是哪几个协会", "组织书法协会、摄影协会等4个协会开展活动。", False),
         ("哪个小组负责", "成立专项工作小组，统筹推进。", False),  # not counted: the search decides
         ("哪一年开始的", "2023年共有3家单位开始试点。", False),  # a time, not a which-one
+        # a web address or an account: only a passage that gives one
+        ("先行赔付平台的网址是多少", "搭建旅游投诉先行赔付平台，及时化解旅游纠纷。", True),
+        ("公众号叫什么", "依托“河西健康”微信公众号提供挂号、缴费等线上服务。", False),
+        ("网站是哪个", "登录www.example.gov.cn查询。", False),
         # where the money comes from: only a passage that speaks of money answers it
         ("钱从哪里来", "加强对全民健身中心建设工作的指导，建立督办机制。", True),
         ("建设资金从哪来的", "争取到省级专项建设资金开展平台建设。", False),
