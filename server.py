@@ -179,7 +179,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-def _conversation_log(config) -> "ConversationLog | None":
+def _conversation_log(config):
     """The log the settings ask for, its schema brought up to date; a database that cannot be
     reached is logged and counted, and the bot answers without it."""
     if str(config["CONVERSATION_LOG"]).lower() in ("off", "false", "0", "no", ""):
@@ -389,11 +389,9 @@ def webhook():
     """Rasa's REST channel: ``{"sender", "message", "metadata"?}`` in, a list of messages out."""
     if request.method == "OPTIONS":
         return _preflight()
-    origin = request.headers.get("Origin")
-    if origin and not _allowed_origin(origin) and not _own_origin(origin):
-        # CORS only stops a browser from reading the reply; the question would still be answered.
-        return _error(403, "origin_not_allowed", "该网站未获授权嵌入本咨询服务。",
-                      "This origin is not listed in ALLOWED_ORIGINS.")
+    refused = _foreign_origin()
+    if refused is not None:
+        return refused
     try:
         body = request.get_json(force=True, silent=True)
     except RecursionError:  # "[[[[…]]]]" nested deeper than the parser goes
@@ -506,10 +504,9 @@ def feedback():
 
     if request.method == "OPTIONS":
         return _preflight()
-    origin = request.headers.get("Origin")
-    if origin and not _allowed_origin(origin) and not _own_origin(origin):
-        return _error(403, "origin_not_allowed", "该网站未获授权嵌入本咨询服务。",
-                      "This origin is not listed in ALLOWED_ORIGINS.")
+    refused = _foreign_origin()
+    if refused is not None:
+        return refused
     body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         return _bad_request("invalid_json", "请求内容应为 JSON 对象。", "The request body must be a JSON object.")
@@ -573,11 +570,24 @@ def _metadata_ok(value, depth: int = 1) -> bool:
     return True
 
 
+def _origin_refused() -> Response:
+    return _error(403, "origin_not_allowed", "该网站未获授权嵌入本咨询服务。",
+                  "This origin is not listed in ALLOWED_ORIGINS.")
+
+
+def _foreign_origin() -> Response | None:
+    """403 for a POST from a site neither allowed nor this service itself: CORS only stops a
+    browser from reading the reply, the request would still be carried out."""
+    origin = request.headers.get("Origin")
+    if origin and not _allowed_origin(origin) and not _own_origin(origin):
+        return _origin_refused()
+    return None
+
+
 def _preflight() -> Response:
     origin = _allowed_origin(request.headers.get("Origin"))
     if not origin:
-        return _error(403, "origin_not_allowed", "该网站未获授权嵌入本咨询服务。",
-                      "This origin is not listed in ALLOWED_ORIGINS.")
+        return _origin_refused()
     response = Response(status=204)
     response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
     response.headers["Access-Control-Allow-Headers"] = "Content-Type"

@@ -122,19 +122,19 @@ class Answerer:
         if len(library.notices) < 2:
             return []
         text = normalize(question)
-        offices = re.findall(r"[\u4e00-\u9fff]{2,8}?[局厅委办]", text)
+        offices = [_short_office(o) for o in _OFFICE_NAME_RE.findall(text)]
         by_issuer, by_area = [], []
         for doc, meta in library.meta.items():
             issuer = _issuer_name(meta.issuer)
             place = _issuer_place(issuer)
-            if (issuer in text or any(abbreviates(o[-3:] if len(o) > 3 else o, issuer) for o in offices)
+            if (issuer in text or any(abbreviates(o, issuer) for o in offices)
                     or (place and place in text)):
                 by_issuer.append(doc)
             elif any(a in text for a in meta.area if len(a) >= 2):
                 by_area.append(doc)
         return by_issuer if not area else by_issuer or by_area
 
-    def _only(self, doc: str | None):
+    def notice_or_first(self, doc: str | None):
         """The notice a structure answer is about, or the first (callers ask which when several
         are loaded and none is chosen)."""
         chosen = self.notice_for(doc)
@@ -224,7 +224,7 @@ class Answerer:
                 question, context):
             # On its own the learnt model declines 发了什么文件; after 第3条, whose passage names
             # everything the turn does, it asks about that passage.
-            notice = self._only(context.doc)[0]
+            notice = self.notice_or_first(context.doc)[0]
             last = notice.find(context.anchor or "")
             if last is not None:
                 turn = {"follow_up": True, "reading": {"kind": "ask", "places": [], "adds": [], "cue": ""},
@@ -284,8 +284,8 @@ class Answerer:
             issuer = _issuer_name(meta.issuer)
             for name in sorted({meta.issuer, issuer, _issuer_place(issuer)} - {""}, key=len, reverse=True):
                 text = text.replace(name, "")
-        for office in re.findall(r"[\u4e00-\u9fff]{2,8}?[局厅委办]", text):
-            short = office[-3:] if len(office) > 3 else office
+        for office in _OFFICE_NAME_RE.findall(text):
+            short = _short_office(office)
             if any(abbreviates(short, _issuer_name(m.issuer)) for m in self.library.meta.values()):
                 text = text.replace(short, "")
         return text.strip("的 ") or question
@@ -298,7 +298,7 @@ class Answerer:
         retriever = self.retriever
         if foreign_names(question, retriever.vocabulary_text, retriever.synonyms, retriever.issuers):
             return True  # 清远市公安局的联系电话 is not this bureau's phone
-        notice, _ = self._only(doc)
+        notice, _ = self.notice_or_first(doc)
         if notice.doc not in self._contact_words:
             contact = next((c for c in retriever.chunks if c.anchor == "contact" and c.doc == notice.doc), None)
             # The paragraph's words, and those people use to ask for its channels (the NLU
@@ -585,7 +585,7 @@ class Answerer:
     def examples(self, doc: str | None = None) -> dict[str, str]:
         """A content question and an item by number that the notice answers (its welcome questions
         first): the ``example_question`` and ``example_item`` of the help and default replies."""
-        notice, _ = self._only(doc)
+        notice, _ = self.notice_or_first(doc)
         welcome = self.welcome_suggestions(notice.doc)
         item = next((q for q in welcome if parse_item_number(q) is not None), None)
         if item is None:
@@ -597,7 +597,7 @@ class Answerer:
 
     def related_suggestions(self, anchor: str, doc: str | None = None) -> list[str]:
         """2–3 questions about the items next to the one just answered (same topic first)."""
-        notice, _ = self._only(doc)
+        notice, _ = self.notice_or_first(doc)
         base = passage_anchor("item", anchor)
         items = notice.items()
         index = next((i for i, it in enumerate(items) if it.anchor == base), None)
@@ -698,6 +698,15 @@ def _hit_debug(hit, retriever, result) -> dict:
         # Why the labelled questions voted (or not): the nearest one labelled with this passage.
         "labelled": {"question": nearest[0], "similarity": round(nearest[1], 4)} if nearest else None,
     }
+
+
+# An office a question names (卫健局, 河西市卫生健康局): a few characters before 局/厅/委/办.
+_OFFICE_NAME_RE = re.compile(r"[\u4e00-\u9fff]{2,8}?[局厅委办]")
+
+
+def _short_office(office: str) -> str:
+    """The short form to test against an issuer: its last three characters (卫健局 of 河西卫健局)."""
+    return office[-3:] if len(office) > 3 else office
 
 
 def _issuer_name(issuer: str) -> str:

@@ -130,9 +130,7 @@ class Dialogue:
         for event in events:
             if event.get("event") == "slot" and event.get("name") in session.slots:
                 session.slots[event["name"]] = event["value"]
-        if session.slots.get(C.SLOT_LAST_QUESTION):
-            session.slots[C.SLOT_LAST_QUESTION] = mask(session.slots[C.SLOT_LAST_QUESTION], self._published())
-        user = {"event": "user", "text": mask(text, self._published()), "metadata": kept,
+        user = {"event": "user", "text": text, "metadata": kept,
                 "parse_data": {"intent": parse["intent"], "entities": parse.get("entities", [])}}
         session.add_events([user, {"event": "action", "name": action}, *events])
         self.sessions.save(session)
@@ -147,8 +145,8 @@ class Dialogue:
         return out
 
     def parse(self, text: str, session: Session | None = None) -> dict:
-        """Intent and entities for a message; the same question twice in a row asks to be put
-        another way (the answer did not help)."""
+        """Intent and entities for a message (already masked, as :meth:`handle` passes it); the
+        same question twice in a row asks to be put another way (the answer did not help)."""
         parse = self.classifier.parse(text)
         intent = parse["intent"]
         if (session is not None and intent["name"] in _SHORT_REPLIES and intent["confidence"] < SURE_SMALL_TALK
@@ -156,7 +154,7 @@ class Dialogue:
             parse = dict(parse, intent={"name": C.INTENT_ASK_FOLLOW_UP, "confidence": intent["confidence"]})
         if session is not None and parse["intent"]["name"] in _NOTICE_INTENTS:
             last = next((e.get("text") for e in reversed(session.events) if e.get("event") == "user"), None)
-            if last and normalize(mask(text, self._published())) == normalize(last):
+            if last and normalize(text) == normalize(last):
                 parse = dict(parse, intent={"name": C.INTENT_NOT_UNDERSTOOD, "confidence": 1.0}, repeated=True)
         return parse
 

@@ -37,7 +37,7 @@ class FollowUps:
 
     def answer(self, question: str, reading: Reading, context: Context) -> Answer | None:
         """A turn about the last subject, or ``None`` when it is to be read on its own after all."""
-        notice = self.answerer._only(context.doc)[0]
+        notice = self.answerer.notice_or_first(context.doc)[0]
         last = notice.find(context.anchor or "")
         rows = self.passage_rows(notice.doc, context.anchor or "")
         if last is None or not rows:

@@ -208,8 +208,8 @@ def _service(text: str, passage: str, subject: tuple[str, ...] = (), heading: st
         cue = match.group()
         if cue in heading:
             continue
-        if cue == "多少钱" and _counted(passage, "元", subject):
-            continue  # 退了多少钱: a sum the passage states (189.6万元) answers it
+        if _ASK_MONEY_RE.search(cue) and _counted(passage, "元", subject):
+            continue  # a cue that asks for a sum (多少钱) is met by one the passage states (189.6万元)
         others = tuple(rest for rest in (w.replace(cue, "") for w in subject) if len(rest) >= 2)
         if not any(cue in sentence and (not others or _mentions(sentence, others))
                    for sentence in _SENTENCE_RE.split(passage)):

@@ -306,7 +306,7 @@ def _add_points(node: Node, text: str, prefix: str) -> None:
                 continue
             if value == expected:
                 label_start = body_start + match.start() + len(match.group(0)) - len(match.group(0).lstrip())
-                starts.append((label_start, match.group(1), match.end() - match.start(0) - (label_start - body_start - match.start())))
+                starts.append((label_start, match.group(1), body_start + match.end() - label_start))  # label, its length
                 expected += 1
         found.append((len(starts), form, starts))
     count, form, starts = max(found, key=lambda f: f[0])

@@ -132,20 +132,15 @@ def load_meta(path: Path) -> NoticeMeta:
 
 
 def _area(path: Path, raw: object) -> tuple[str, ...]:
+    return _strings(path, "area", raw, "地名列表", "a list of place names")
+
+
+def _strings(path: Path, key: str, raw: object, zh: str = "列表", en: str = "a list") -> tuple[str, ...]:
+    """A metadata list of texts, blanks and repeats dropped."""
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise NoticeParseError(
-            f"元数据文件 {path.name} 的 area 应为地名列表。 / {path.name}: area must be a list of place names."
-        )
-    return tuple(dict.fromkeys(str(v).strip() for v in raw if v is not None and str(v).strip()))
-
-
-def _strings(path: Path, key: str, raw: object) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise NoticeParseError(f"元数据文件 {path.name} 的 {key} 应为列表。 / {path.name}: {key} must be a list.")
+        raise NoticeParseError(f"元数据文件 {path.name} 的 {key} 应为{zh}。 / {path.name}: {key} must be {en}.")
     return tuple(dict.fromkeys(str(v).strip() for v in raw if v is not None and str(v).strip()))
 
 
