@@ -180,7 +180,10 @@ def test_stories(file: str | None, as_json: bool) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--doc", default=None, help="Ask as on this notice's page (several notices loaded).")
-def eval_(file: str, as_json: bool, doc: str | None) -> None:
+@click.option("--of", "of", default=None,
+              help="The notice the questions are about (default: --doc, or the notice whose folder holds FILE); "
+                   "a passage of another notice is then a miss.")
+def eval_(file: str, as_json: bool, doc: str | None, of: str | None) -> None:
     """recall@1/@3, abstention and the misses over a question FILE (TSV: question, expected item or -)."""
     from bot.evaluate import answer_ranker, evaluate, load_questions
 
@@ -189,9 +192,13 @@ def eval_(file: str, as_json: bool, doc: str | None) -> None:
     except ValueError as exc:
         raise click.UsageError(f"{exc}. See tests/data/README.md for the format.") from exc
     bot = _bot()
-    if doc is not None and doc not in bot.retriever.library.notices:
-        raise click.UsageError(f"没有这份通报：{doc} / no notice {doc!r}")
-    report = evaluate(questions, answer_ranker(bot.answerer, doc))
+    notices = bot.retriever.library.notices
+    for given in (doc, of):
+        if given is not None and given not in notices:
+            raise click.UsageError(f"没有这份通报：{given} / no notice {given!r}")
+    if of is None and doc is None and Path(file).resolve().parent.name in notices:
+        of = Path(file).resolve().parent.name
+    report = evaluate(questions, answer_ranker(bot.answerer, doc, of))
     data = report.to_dict()
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))

@@ -30,6 +30,8 @@ MAX_QUESTION_CHARS = 500
 FIRM_SEARCH_SCORE = 0.8
 # Asks for a fact or a yes/no, which the list of topics does not answer.
 _ASKS_FOR_CHANNELS = (INTENT_ASK_CONTACT, INTENT_REQUEST_HUMAN, INTENT_COMPLAIN)
+# The parts of a notice every notice of the genre has, which answer alike whichever notice is meant.
+_SHARED_PARTS = ("preamble", "contact")
 _SPECIFIC_ASK_RE = re.compile(r"谁|什么时候|何时|哪天|哪年|是不是|会不会|为啥|为什么|有没有")
 # Yes/no: 还能用私人邮箱吗 asks whether, not for an address.
 _YES_NO_RE = re.compile(r"吗[？?。！!]*$|能不能|可不可以|是不是|有没有|行不行")
@@ -63,10 +65,10 @@ class Answerer:
         self.max_sentences = max_sentences
         self.max_citations = max_citations
         if policy is None:
-            from bot.nlu import IntentClassifier
+            from bot.nlu import classifier_for
             from bot.scope import ScopePolicy
 
-            policy = ScopePolicy(IntentClassifier(retriever.embedder, cache_dir=retriever.build_dir))
+            policy = ScopePolicy(classifier_for(retriever))
         self.policy = policy
         self.reader = TurnReader(retriever)
         self.follow_ups = FollowUps(self)
@@ -170,13 +172,20 @@ class Answerer:
         return {"channels": _channels_of(notice.contact) or "请通过通报公布的渠道", "issuer": _issuer_name(meta.issuer),
                 "title": meta.full_title}
 
-    def choose_notice(self, question: str, ask: str) -> Answer:
-        """Several notices could answer (第3条, 联系电话) and none is chosen: ask which, each
-        choice a button that names its issuer."""
+    def choose_notice(self, question: str, ask: str | None = None) -> Answer:
+        """Several notices could answer (第3条, 联系电话, 巡察组是什么时候来的) and none is chosen: ask
+        which, each choice a button that names its issuer. ``ask`` names what is asked for (第3条);
+        without it the button is the issuer and the question itself."""
         library = self.library
-        buttons = [f"{_issuer_name(meta.issuer)}{ask}" for meta in library.meta.values()]
+        if ask:
+            buttons = [f"{_issuer_name(meta.issuer)}{ask}" for meta in library.meta.values()]
+            which = f"哪一份的{ask}"
+        else:
+            asked = question.strip().rstrip("？?。.!！")
+            buttons = [f"{_issuer_name(meta.issuer)}：{asked}？" for meta in library.meta.values()]
+            which = "哪一份通报"
         titles = "；".join(meta.full_title for meta in library.meta.values())
-        text = f"本站公开了{len(buttons)}份整改通报：{titles}。请问您想了解哪一份的{ask}？请点下面的选项。"
+        text = f"本站公开了{len(buttons)}份整改通报：{titles}。请问您想了解{which}？请点下面的选项。"
         return Answer(question, text, False, [], buttons, kind="choose_notice")
 
     # ---- entry point ------------------------------------------------------------------------
@@ -431,6 +440,18 @@ class Answerer:
             wider_abstain, wider_features = self.policy.decide(wider, retriever)
             if not wider_abstain:
                 result, abstain, features, searched_in = wider, wider_abstain, wider_features, None
+        elif abstain and several and not doc and not features.get("decisive"):
+            # No notice is known for the turn and the library's best passage does not answer it:
+            # each other notice ranked near the top is asked on its own, as on its page.
+            for other in _dedupe([h.chunk.doc for h in result.hits[1:] if h.chunk.doc != result.hits[0].chunk.doc]):
+                alone = retriever.search_full(question, top_k=5, docs=(other,))
+                alone_abstain, alone_features = self.policy.decide(alone, retriever)
+                if not alone_abstain:
+                    result, abstain, features, searched_in = alone, alone_abstain, alone_features, other
+                    break
+        if not abstain and several and not doc and self._every_notice_has(result):
+            # 这次巡察是什么时候来的 with no notice chosen: each notice's preamble answers it.
+            return self.choose_notice(question)
         decided_by = _decided_by(features, abstain)
         if not abstain and not has_chinese(question):
             # No Chinese at all (markup, codes, English): the notice cannot be what answers it.
@@ -456,6 +477,15 @@ class Answerer:
             turn["reading"] = reading.to_dict()
             turn["note"] = "像追问，但所问内容不在上一话题之内，按独立问题处理"
         return self._compose(question, result, result, abstain, features, turn, doc)
+
+    def _every_notice_has(self, result: SearchResult) -> bool:
+        """Whether the best passage is one of the parts every notice has (its preamble, its
+        contact paragraph), so any of them would answer alike."""
+        top = result.hits[0].chunk
+        anchor = _base_anchor(top)
+        if anchor not in _SHARED_PARTS:
+            return False
+        return all(notice.find(anchor) is not None for notice in self.library.notices.values())
 
     def _compose(self, question: str, result: SearchResult, quote_basis: SearchResult, abstain: bool,
                  features: dict, turn: dict, doc: str | None = None) -> Answer:

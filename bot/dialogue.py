@@ -32,7 +32,7 @@ from bot.actions import (
 )
 from bot.actions.notice import context_of
 from bot.answer import MAX_QUESTION_CHARS, Answerer
-from bot.nlu import BOT_DIR, IntentClassifier
+from bot.nlu import BOT_DIR, IntentClassifier, classifier_for
 from bot.privacy import mask
 from bot.replies import DOMAIN_FILE, load_domain, render
 from bot.trackers import FailSafeSessions, InMemoryTrackerStore, Session, TrackerStore, trim_metadata
@@ -78,7 +78,7 @@ class Dialogue:
         if max_senders < 1:
             raise ValueError(f"max_senders must be >= 1, got {max_senders}")
         self.answerer = answerer
-        self.classifier = classifier or IntentClassifier(answerer.retriever.embedder)
+        self.classifier = classifier or classifier_for(answerer.retriever)
         self.store = store or InMemoryTrackerStore(ttl_seconds, max_senders)
         self.sessions = FailSafeSessions(self.store)
         self.domain = load_domain(domain_file or DOMAIN_FILE)

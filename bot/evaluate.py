@@ -98,19 +98,25 @@ def evaluate(questions: list[Question], rank: Callable[[str], tuple[list[str], b
     return report
 
 
-def answer_ranker(answerer, doc: str | None = None) -> Callable[[str], tuple[list[str], bool]]:
+def answer_ranker(answerer, doc: str | None = None, of: str | None = None) -> Callable[[str], tuple[list[str], bool]]:
     """The full answerer as a ranking function: cited anchors, or abstention.
 
-    :param doc: ask as on that notice's page (``metadata.doc``); a passage of another notice then
-        counts as another anchor (``<doc>:<anchor>``), never as the one expected.
+    :param doc: ask as on that notice's page (``metadata.doc``).
+    :param of: the notice the questions are about (default: ``doc``); a passage of another notice
+        then counts as another anchor (``<doc>:<anchor>``), never as the one expected. When the
+        bot asks which notice is meant, the choice of ``of`` is clicked, as the citizen would.
     """
+    of = of or doc
 
     def rank(question: str) -> tuple[list[str], bool]:
         ans = answerer.answer(question, page=doc)
+        if ans.kind == "choose_notice" and of in answerer.library.meta:
+            # the buttons are the notices in the library's order
+            ans = answerer.answer(ans.suggestions[list(answerer.library.meta).index(of)], page=doc)
         found = [(c.doc, c.anchor) for c in ans.citations]
         if ans.kind == "search":
             found = [(h.get("doc"), h["anchor"]) for h in ans.debug.get("hits", [])] or found
-        anchors = [a if doc is None or d in (None, doc) else f"{d}:{a}" for d, a in found]
+        anchors = [a if of is None or d in (None, of) else f"{d}:{a}" for d, a in found]
         return anchors, ans.abstained
 
     return rank

@@ -118,7 +118,9 @@ class IntentClassifier:
     """k-nearest-neighbour intents over the Rasa NLU examples.
 
     :param embedder: the shared :class:`index.embedding.Embedder`.
-    :param nlu_file: the Rasa NLU file.
+    :param nlu_file: the Rasa NLU file of the genre's intents (``bot/data/nlu.yml``).
+    :param notice_files: the notices' own NLU files (``knowledge/notices/<doc>/nlu.yml``: questions
+        about their topics), read after it.
     :param cache_dir: where example vectors are cached (default: the index build folder).
     :param k: neighbours that vote.
     :param temperature: how sharply a nearer neighbour outweighs a farther one.
@@ -136,6 +138,7 @@ class IntentClassifier:
     """
 
     def __init__(self, embedder, nlu_file: Path | None = None, cache_dir: Path | None = None,
+                 notice_files: tuple[Path, ...] | list[Path] = (),
                  k: int = 10, temperature: float = 0.01, fallback_threshold: float = 0.83,
                  ambiguity_threshold: float = 0.8, embed_query=None, names_subject=None) -> None:
         if k < 1:
@@ -148,6 +151,7 @@ class IntentClassifier:
             raise ValueError(f"fallback_threshold must be in (0, 1), got {fallback_threshold}")
         self.embedder = embedder
         self.nlu_file = Path(nlu_file or NLU_FILE)
+        self.notice_files = tuple(Path(f) for f in notice_files)
         self.cache_dir = Path(cache_dir) if cache_dir else BOT_DIR.parent / "index" / "build"
         self.k = k
         self.temperature = temperature
@@ -167,10 +171,12 @@ class IntentClassifier:
             if self.vectors is not None:
                 return
             self.embedder.warm_up()
-            self.examples = load_examples(self.nlu_file)
+            files = (self.nlu_file, *self.notice_files)
+            self.examples = [e for f in files for e in load_examples(f)]
             if not self.examples:
                 raise ValueError(f"{self.nlu_file} has no intent examples")
-            digest = hashlib.sha256(self.nlu_file.read_bytes() + self.embedder.name.encode()).hexdigest()[:16]
+            content = b"".join(f.read_bytes() for f in files)
+            digest = hashlib.sha256(content + self.embedder.name.encode()).hexdigest()[:16]
             cache = self.cache_dir / f"nlu-{digest}.npy"
             vectors = self._read_cache(cache)
             if vectors is None:
@@ -322,3 +328,12 @@ class IntentClassifier:
             intent = {"name": C.INTENT_ASK_CONTACT, "confidence": 1.0}
         return {"text": text, "intent": intent, "entities": entities, "intent_ranking": ranking,
                 "nearest": {"text": self.examples[nearest].text, "similarity": round(best_sim, 4)}}
+
+
+def classifier_for(retriever, **options) -> IntentClassifier:
+    """The classifier of a retriever's library: the genre's examples and every notice's own, its
+    vectors cached beside the index."""
+    from knowledge.store import nlu_files
+
+    return IntentClassifier(retriever.embedder, cache_dir=retriever.build_dir,
+                            notice_files=nlu_files(retriever.library_dir), **options)

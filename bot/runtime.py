@@ -70,11 +70,11 @@ def build_bot(config: dict | None = None, *, embedder: Embedder | None = None, s
         build_dir=Path(index_dir) if index_dir else None,
         progress=bool(setting("PROGRESS", False)),
     )
-    from bot.nlu import IntentClassifier
+    from bot.nlu import classifier_for
     from bot.scope import ScopePolicy
 
-    classifier = IntentClassifier(embedder, cache_dir=retriever.build_dir, embed_query=retriever.query_vector,
-                                  names_subject=lambda text: bool(retriever.specific_words(text)))
+    classifier = classifier_for(retriever, embed_query=retriever.query_vector,
+                                names_subject=lambda text: bool(retriever.specific_words(text)))
     answerer = Answerer(retriever, policy=ScopePolicy(classifier))
     backend = (setting("BOT_BACKEND", "embedded") or "embedded").lower()
     if backend == "rasa":

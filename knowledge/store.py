@@ -21,6 +21,8 @@ NOTICES_DIR = Path(__file__).resolve().parent / "notices"
 SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.yml"
 # The files of a notice's folder.
 NOTICE_TEXT, NOTICE_META, NOTICE_QUESTIONS = "notice.txt", "notice.yml", "questions.tsv"
+# A notice's own Rasa NLU examples (questions about its topics), beside bot/data/nlu.yml's genre ones.
+NOTICE_NLU = "nlu.yml"
 _REQUIRED = ("doc", "title", "issuer", "date", "period_start", "period_end")
 
 
@@ -85,6 +87,13 @@ def notice_files(folder: Path) -> list[tuple[Path, Path, Path]]:
     for text in sorted(folder.glob("*.txt")):
         found.append((text, text.with_suffix(".yml"), text.with_suffix(".questions.tsv")))
     return found
+
+
+def nlu_files(folder: Path | None = None) -> list[Path]:
+    """The notices' own Rasa NLU files (``<doc>/nlu.yml``) in ``folder``, sorted; a notice may
+    have none."""
+    folder = Path(folder or NOTICES_DIR)
+    return sorted(folder.glob(f"*/{NOTICE_NLU}"))
 
 
 def source_files(folder: Path | None = None) -> list[Path]:

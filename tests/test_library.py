@@ -142,3 +142,31 @@ def test_each_notices_suggestions_are_its_own_questions_with_no_item_number(thre
     assert (answer.citations[0].doc, answer.citations[0].anchor) == (doc, first.anchor)
     assert not any(parse_item_number(q) for q in answer.suggestions)
 
+
+
+def test_a_question_every_notices_preamble_answers_asks_which_and_the_choice_answers_it(three):
+    message = _turns(three, "which-preamble", "这次巡察是什么时候来的")
+    assert message["custom"]["kind"] == "choose_notice" and message["custom"]["citations"] == []
+    buttons = message["custom"]["suggestions"]
+    assert len(buttons) == 3
+    cited = {}
+    for button in buttons:
+        picked = _turns(three, f"pick-{button}", button)
+        cited[picked["custom"]["citations"][0]["doc"]] = picked["custom"]["citations"][0]["anchor"]
+    assert cited == {SEED: "preamble", HEXI: "preamble", NANSHAN: "preamble"}
+
+
+@pytest.mark.slow
+def test_the_seeds_held_out_figures_with_three_notices_and_no_page_are_those_of_the_seed_alone(three, bot):
+    """A widget on no notice's page: the seed's held-out questions (a passage of another notice is
+    a miss; where the bot asks which notice, the seed's is chosen) score as with the seed alone,
+    within one question's worth either way, so the last float digit cannot decide it."""
+    from bot.evaluate import answer_ranker, evaluate, load_questions
+
+    questions = load_questions(Path(__file__).resolve().parent / "data" / "questions_heldout.tsv")
+    alone = evaluate(questions, answer_ranker(bot.answerer))
+    together = evaluate(questions, answer_ranker(three.answerer, of=SEED))
+    slack_in, slack_out = 1.5 / alone.in_scope, 1.5 / alone.out_of_scope
+    assert together.recall1 >= alone.recall1 - slack_in, together.misses
+    assert together.false_abstention <= alone.false_abstention + slack_in, together.misses
+    assert together.abstention >= alone.abstention - slack_out, together.misses

@@ -187,12 +187,43 @@ def _names(entries) -> list[str]:
     return [next(iter(e)) if isinstance(e, dict) else e for e in entries]
 
 
+def _notice_nlu() -> list[tuple[Path, dict]]:
+    """Each notice's own NLU file (knowledge/notices/<doc>/nlu.yml), parsed."""
+    from knowledge.store import nlu_files
+
+    return [(path, yaml.safe_load(path.read_text(encoding="utf-8"))) for path in nlu_files()]
+
+
 def _nlu_by_intent() -> dict[str, list[str]]:
+    """Every intent's examples, as ``rasa train --data bot/data knowledge/notices/*/nlu.yml`` reads them."""
     out: dict[str, list[str]] = defaultdict(list)
-    for entry in _load("nlu")["nlu"]:
-        if "intent" in entry:
-            out[entry["intent"]].extend(_examples(entry["examples"]))
+    for data in (_load("nlu"), *(d for _, d in _notice_nlu())):
+        for entry in data["nlu"]:
+            if "intent" in entry:
+                out[entry["intent"]].extend(_examples(entry["examples"]))
     return dict(out)
+
+
+def test_each_notices_nlu_file_is_rasa_training_data_of_questions_about_it():
+    assert _notice_nlu(), "the seed notice keeps its own ask_notice examples in its folder"
+    for path, data in _notice_nlu():
+        assert str(data.get("version")) == TRAINING_VERSION, path
+        assert set(data) <= {"version", "nlu"}, path
+        intents = {entry.get("intent") for entry in data["nlu"]}
+        # a notice's topics are asked about; the other intents belong to the genre's file
+        assert intents == {constants.INTENT_ASK_NOTICE}, (path, intents)
+
+
+def test_the_genres_nlu_file_names_no_notices_places_or_issuer():
+    from bot.answer import _issuer_name, _issuer_place
+    from knowledge.store import load_library
+
+    library = load_library()
+    text = YAML_FILES["nlu"].read_text(encoding="utf-8")
+    for doc, meta in library.meta.items():
+        issuer = _issuer_name(meta.issuer)
+        named = [p for p in (*meta.area, issuer, _issuer_place(issuer)) if len(p) >= 2 and p in text]
+        assert not named, f"bot/data/nlu.yml names {doc}'s {named}: move those examples to its nlu.yml"
 
 
 def _conversations() -> list[tuple[str, str, dict]]:
