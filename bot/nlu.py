@@ -224,18 +224,41 @@ class IntentClassifier:
         self.warm_up()
         return " ".join(text.lower().split()) in self._known
 
-    def _complaint_clause(self, text: str) -> float:
-        """How surely the examples hear a clause of a statement, on its own, as a complaint (效率也
-        太低了吧 after what it is about): the clause's share of the vote, or 0 when none is sure."""
-        clauses = [c for c in _CLAUSE_SPLIT_RE.split(text.strip()) if _CJK_RE.search(c)]
-        if len(clauses) < 2 or asks(text):
-            return 0.0
-        for clause in clauses:
-            votes, best_sim, _ = self._vote(self._vector(clause))
-            share = votes.get(C.INTENT_COMPLAIN, 0.0) / sum(votes.values())
-            if share >= self.ambiguity_threshold and best_sim >= self.fallback_threshold:
-                return round(share, 4)
-        return 0.0
+    def _clause_intent(self, text: str) -> tuple[str, float] | None:
+        """The intent a statement's clauses, each heard on its own, settle, with its share of the
+        vote; ``None`` when they settle nothing. A short message of one clause is read word by
+        word (好的拜拜).
+
+        - A clause that asks nothing, surely heard as a request for a person and naming what the
+          hand-off examples name (有没有人值班 我要当面说; not 我想带队员去听): that request.
+        - A clause of a statement surely heard as a complaint (效率也太低了吧 after what it is
+          about): the complaint. A question is not one (its clauses ask the notice something).
+        - Every part surely social, one of them a goodbye (好的，拜拜): the goodbye, which closes.
+        """
+        parts = [c for c in _CLAUSE_SPLIT_RE.split(text.strip()) if _CJK_RE.search(c)]
+        if len(parts) < 2 and len(text.strip()) <= 8:
+            parts = [w for w in words(text) if len(w) >= 2]
+        if len(parts) < 2:
+            return None
+        heard = []
+        for part in parts:
+            votes, best_sim, _ = self._vote(self._vector(part))
+            name, value = max(votes.items(), key=lambda kv: kv[1])
+            share = value / sum(votes.values())
+            sure = share >= self.ambiguity_threshold and best_sim >= self.fallback_threshold
+            heard.append((name if sure else None, round(share, 4), part))
+        for name, share, part in heard:
+            if (name == C.INTENT_REQUEST_HUMAN and not asks(part)
+                    and any(w in self._marks.get(name, ()) for w in words(part))):
+                return name, share
+        if not asks(text):
+            for name, share, _ in heard:
+                if name == C.INTENT_COMPLAIN:
+                    return name, share
+        names = {name for name, _, _ in heard}
+        if names <= _SOCIAL and C.INTENT_GOODBYE in names:
+            return C.INTENT_GOODBYE, min(share for _, share, _ in heard)
+        return None
 
     def _vector(self, text: str) -> np.ndarray:
         if self._embed_query is not None:
@@ -314,13 +337,13 @@ class IntentClassifier:
             # complaints: their questions are rhetorical, 这种通报谁信啊.)
             intent = {"name": C.INTENT_NLU_FALLBACK, "confidence": intent["confidence"]}
         norm = normalize(text)
-        sure = intent["name"] == C.INTENT_COMPLAIN and intent["confidence"] >= self.ambiguity_threshold
-        verdict = 0.0 if sure else self._complaint_clause(text)
-        if verdict:
+        sure = intent["confidence"] >= self.ambiguity_threshold and intent["name"] != C.INTENT_NLU_FALLBACK
+        settled = None if sure and intent["name"] in (C.INTENT_COMPLAIN, C.INTENT_REQUEST_HUMAN) else self._clause_intent(text)
+        if settled is not None:
             # 图书馆新馆拖到而家先局部开放 真系慢过蜗牛: the topic fills the embedding of the whole
             # message; the verdict is a clause of its own, and a statement asks the notice nothing.
-            intent = {"name": C.INTENT_COMPLAIN, "confidence": max(verdict, intent["confidence"])
-                      if intent["name"] == C.INTENT_COMPLAIN else verdict}
+            name, share = settled
+            intent = {"name": name, "confidence": max(share, intent["confidence"]) if intent["name"] == name else share}
         if _COMPLAINT_RE.search(norm) or (_ACCUSATION_RE.search(norm)
                                           and (not asks(norm) or re.search(r"有(?:个屁|啥|什么)用", norm))):
             intent = {"name": C.INTENT_COMPLAIN, "confidence": 1.0}

@@ -142,7 +142,11 @@ def test_a_place_the_passage_does_not_name_is_said_so(bot):
         (["旅游厕所建了多少座", "我要找人工客服"], "channels", ["自动问答助手", "0763-3375826"]),
         # a complaint that names its topic first: the verdict is a clause of its own
         (["旅游厕所的事拖了这么久 效率也太低了"], "channels", ["0763-3375826"]),
+        # a request for a person in a clause of its own, after a question
+        (["应急广播建设进展如何", "有没有人值班，我要当面说"], "channels", ["自动问答助手", "0763-3375826"]),
         (["景区安全谁来管", "好的"], "chat", []),
+        # acknowledged, then goodbye: the goodbye closes
+        (["景区安全谁来管", "好的，拜拜"], "chat", ["再见"]),
         (["你是机器人吗"], "chat", ["自动问答助手"]),
         (["应急广播建设进展如何", "没听懂"], "chat", ["换个说法"]),
     ],
