@@ -14,6 +14,9 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install model index run serve actions test test-fast bench browser services clean
 
+AXE_VERSION = 4.10.2
+AXE = .cache/axe/node_modules/axe-core/axe.min.js
+
 help:
 	@echo "make run      安装、构建并启动 http://$(HOST):$(PORT)  (install, build what is missing, serve)"
 	@echo "make test     运行全部测试 (all tests, incl. browser and slow ones)"
@@ -57,7 +60,9 @@ GUNICORN_FLAGS = --config python:bot.wsgi_hooks --workers 2 --worker-class gthre
 # there is none) while a stale or missing index is built in the background (bot/live.py).
 serve: $(MODEL)
 	$(PY) -m bot db upgrade
-	ENDPOINTS=bot/endpoints.yml $(BIN)/gunicorn $(GUNICORN_FLAGS) --bind $(HOST):$(PORT) 'server:create_app()'
+	@# the staff console's session key: made once, kept under var/ (readable by this user only)
+	@mkdir -p var && test -s var/secret_key || (umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(48))" > var/secret_key)
+	SECRET_KEY_FILE=$${SECRET_KEY_FILE:-var/secret_key} ENDPOINTS=bot/endpoints.yml $(BIN)/gunicorn $(GUNICORN_FLAGS) --bind $(HOST):$(PORT) 'server:create_app()'
 
 # rasa-sdk reads the interface from SANIC_HOST; it binds HOST (loopback by default), not 0.0.0.0.
 actions: $(MODEL)
@@ -68,6 +73,8 @@ browser:
 	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk'; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
 	fi
+	@# axe-core for the accessibility tests, from npm into the checkout (tests load it from disk, never a CDN)
+	@test -f $(AXE) || npm install --prefix .cache/axe --no-audit --no-fund --silent axe-core@$(AXE_VERSION) >/dev/null
 
 # Debian's redis-server (tracker store and rate limit tests), nginx (docs/nginx.conf in front of
 # gunicorn) and postgresql (the conversation log on DATABASE_URL), each started by a fixture on a

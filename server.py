@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import time
+from pathlib import Path
 
 from flask import Flask, Response, current_app, render_template, request
 from flask_limiter import Limiter
@@ -71,9 +72,22 @@ DEFAULTS = {
     "CONVERSATION_LOG": "on",
     "DATABASE_URL": None,
     "LOG_RETENTION_DAYS": 180,
+    # The staff console's session cookie is signed with SECRET_KEY (or the key in SECRET_KEY_FILE;
+    # make serve writes one under var/). Without either, `python server.py` makes one per start
+    # (sign-ins last until a restart) and a production server (gunicorn) refuses to start.
+    "SECRET_KEY": None,
+    "SECRET_KEY_FILE": None,
+    # Send the staff session cookie over HTTPS only (set it behind TLS).
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    # Failed staff sign-ins allowed, per account and per client (then 429).
+    "STAFF_SIGNIN_PER_ACCOUNT": "5 per 15 minutes",
+    "STAFF_SIGNIN_PER_CLIENT": "20 per 15 minutes",
 }
-_INT_KEYS = ("PORT", "MAX_MESSAGE_CHARS", "MAX_SENDER_CHARS", "MAX_CONTENT_LENGTH", "MAX_SESSIONS", "TRUSTED_PROXIES")
-_API_PREFIXES = ("/webhooks/", "/healthz", "/api/")
+_INT_KEYS = ("PORT", "MAX_MESSAGE_CHARS", "MAX_SENDER_CHARS", "MAX_CONTENT_LENGTH", "MAX_SESSIONS", "TRUSTED_PROXIES",
+             "PERMANENT_SESSION_LIFETIME")
+_API_PREFIXES = ("/webhooks/", "/healthz", "/api/", "/staff/api/")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -121,6 +135,43 @@ def _normalise(config: dict) -> None:
     except ValueError:
         raise ValueError(f"RATE_LIMITS looks like '20 per minute;200 per day' (or 'off'), got {limits!r}") from None
     config["RATE_LIMITS"] = limits
+    secure = config["SESSION_COOKIE_SECURE"]
+    config["SESSION_COOKIE_SECURE"] = secure if isinstance(secure, bool) else str(secure).lower() in ("1", "true", "yes", "on")
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    for key in ("STAFF_SIGNIN_PER_ACCOUNT", "STAFF_SIGNIN_PER_CLIENT"):
+        try:
+            parse_many(str(config[key]))
+        except ValueError:
+            raise ValueError(f"{key} looks like '5 per 15 minutes', got {config[key]!r}") from None
+
+
+def _secret_key(config: dict) -> None:
+    """SECRET_KEY, from the setting or SECRET_KEY_FILE; a key made for this start when neither is
+    there and the server is not a production one.
+
+    :raises ValueError: a production server with no key, or a key file that cannot be read.
+    """
+    if config.get("SECRET_KEY"):
+        return
+    path = config.get("SECRET_KEY_FILE")
+    if path:
+        try:
+            key = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"SECRET_KEY_FILE {path} 无法读取 / cannot be read: {exc}") from None
+        if len(key) < 32:
+            raise ValueError(f"SECRET_KEY_FILE {path} 中的密钥太短（至少 32 个字符） / the key is too short (32+ characters)")
+        config["SECRET_KEY"] = key
+        return
+    if config.get("TESTING") or config["WARM_UP"] == "background":
+        import secrets
+
+        config["SECRET_KEY"] = secrets.token_urlsafe(32)
+        log.warning("no SECRET_KEY: staff sign-ins last until this server restarts")
+        return
+    raise ValueError("未设置 SECRET_KEY：工作人员后台的登录需要它。请设置环境变量 SECRET_KEY 或 SECRET_KEY_FILE"
+                     "（make serve 会在 var/secret_key 生成一个）。 / SECRET_KEY is not set: the staff console's "
+                     "sign-in needs it. Set SECRET_KEY or SECRET_KEY_FILE (make serve writes var/secret_key).")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -139,6 +190,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config.get("TESTING") and "CONVERSATION_LOG" not in (test_config or {}):
         app.config["CONVERSATION_LOG"] = "off"  # a test keeps a log only where it tests one
     _normalise(app.config)
+    _secret_key(app.config)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
@@ -217,9 +269,9 @@ def _rate_limited(exc: RateLimitExceeded):
 
 
 def _routes(app: Flask) -> None:
-    from web import api, pages, widget
+    from web import api, pages, staff, widget
 
-    for blueprint in (pages.bp, widget.bp, api.bp):
+    for blueprint in (pages.bp, widget.bp, api.bp, staff.bp):
         app.register_blueprint(blueprint)
 
 

@@ -4,6 +4,7 @@ Makefile's GUNICORN_FLAGS, one source for all of them."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shlex
 import signal
 import socket
@@ -60,6 +61,8 @@ def gunicorn(env: dict, log_path: Path | None = None, timeout: float = 300, list
         # the conversation log of a test or bench server is its own, never the checkout's var/
         folder = Path(tempfile.mkdtemp(prefix="gunicorn-log-"))
         env = dict(env, DATABASE_URL=f"sqlite:///{folder / 'conversations-log.sqlite3'}")
+    if "SECRET_KEY" not in env and "SECRET_KEY_FILE" not in env:
+        env = dict(env, SECRET_KEY=secrets.token_urlsafe(32))  # a production server needs one
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(log_path, "wb")) if log_path else subprocess.DEVNULL
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *gunicorn_flags(), "--bind", f"127.0.0.1:{port}",

@@ -339,6 +339,44 @@ def db_upgrade() -> None:
     click.echo(f"数据库已是最新 / database up to date: {_safe_url(url)}")
 
 
+@cli.group()
+def staff() -> None:
+    """Staff console accounts (in the conversation log's database, DATABASE_URL)."""
+
+
+@staff.command(name="add")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (one line), not the terminal.")
+def staff_add(name: str, password_stdin: bool) -> None:
+    """Create the staff account NAME; the password is asked twice (at least 10 characters)."""
+    from bot.convlog import upgrade
+    from bot.staff import StaffAccounts
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("密码 / password", hide_input=True, confirmation_prompt="再输一次 / again")
+    url = _database_url()
+    try:
+        upgrade(url)
+        StaffAccounts(url).add(name, password)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"已创建账号 {name}，可在 /staff/ 登录。 / Account {name} created; sign in at /staff/.")
+
+
+@staff.command(name="list")
+def staff_list() -> None:
+    """The staff accounts."""
+    from bot.convlog import upgrade
+    from bot.staff import StaffAccounts
+
+    url = _database_url()
+    upgrade(url)
+    for name in StaffAccounts(url).names():
+        click.echo(name)
+
+
 @db.command(name="purge")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Keep this many days (default: LOG_RETENTION_DAYS, 180).")

@@ -68,6 +68,7 @@ turns = sa.Table(
     sa.Column("feedback_reason", sa.String(20)),
     sa.Column("feedback_comment", sa.Text),
     sa.Column("feedback_at", sa.DateTime(timezone=True)),
+    sa.Column("p_out_of_scope", sa.Float),
 )
 
 
@@ -123,6 +124,7 @@ class Turn:
     top_score: float | None = None
     latency_ms: float | None = None
     page: str | None = None
+    p_out_of_scope: float | None = None
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     at: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
 
@@ -131,7 +133,8 @@ class Turn:
                 "question": self.question, "intent": self.intent, "answered": self.answered, "kind": self.kind,
                 "reason": self.reason, "cited_doc": self.cited_doc,
                 "cited_anchors": ",".join(self.cited_anchors)[:200] or None,
-                "top_score": self.top_score, "latency_ms": self.latency_ms, "page": self.page}
+                "top_score": self.top_score, "latency_ms": self.latency_ms, "page": self.page,
+                "p_out_of_scope": self.p_out_of_scope}
 
 
 class ConversationLog:

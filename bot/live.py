@@ -198,6 +198,15 @@ class LiveBot:
         self.error = None
         return True
 
+    def request_build(self) -> bool:
+        """The notices' files changed (staff labelled a question): build a new index in the
+        background; every process of the site loads it when it is done. :returns: whether a
+        build was started (never for a bot that does not reload, as the tests' app's)."""
+        if self._fixed or not self.build:
+            return False
+        self._start_builder()
+        return self._builder_spawned is not None
+
     def _start_builder(self) -> None:
         """``python -m bot index --if-needed`` in a process of its own, at low priority; not
         when the index folder cannot take a build (read-only, full): that is said in

@@ -89,6 +89,19 @@ def notice_files(folder: Path) -> list[tuple[Path, Path, Path]]:
     return found
 
 
+def questions_path(folder: Path | None, doc: str) -> Path:
+    """The labelled-questions file of notice ``doc`` in ``folder`` (it may not exist yet).
+
+    :raises KeyError: when no notice there is ``doc``.
+    """
+    folder = Path(folder or NOTICES_DIR)
+    for text, meta, questions in notice_files(folder):
+        own = text.parent.name if text.name == NOTICE_TEXT else text.stem
+        if own == doc or (meta.exists() and load_meta(meta).doc == doc):
+            return questions
+    raise KeyError(doc)
+
+
 def nlu_files(folder: Path | None = None) -> list[Path]:
     """The notices' own Rasa NLU files (``<doc>/nlu.yml``) in ``folder``, sorted; a notice may
     have none."""

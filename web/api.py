@@ -115,13 +115,7 @@ def webhook():
         log.exception("the Rasa server did not answer")
         return error(503, "upstream_unavailable", "咨询服务暂时连接不上，请稍后再试。",
                      "The Rasa server (BOT_BACKEND=rasa) did not answer.", {"Retry-After": "10"})
-    out = []
-    for msg in messages:
-        custom = dict(msg.get("custom") or {})
-        custom["citations"] = [dict(c, url=_citation_url(c)) for c in custom.get("citations") or []]
-        custom.setdefault("abstained", False)
-        custom.setdefault("suggestions", [])
-        out.append({"recipient_id": msg.get("recipient_id", sender), "text": msg.get("text", ""), "custom": custom})
+    out = shape_messages(messages, sender)
     if conversation_log is not None and out:
         out[-1]["custom"]["turn_id"] = _log_turn(conversation_log, bot, sender, message, metadata, out,
                                                  (time.perf_counter() - started) * 1000)
@@ -129,6 +123,19 @@ def webhook():
         for msg in out:
             msg["custom"].pop("debug", None)
     return jsonify(out)
+
+
+def shape_messages(messages: list[dict], sender: str) -> list[dict]:
+    """The dialogue's messages as the REST channel sends them: each citation with the link that
+    opens its notice at the passage, ``abstained`` and ``suggestions`` always there."""
+    out = []
+    for msg in messages:
+        custom = dict(msg.get("custom") or {})
+        custom["citations"] = [dict(c, url=_citation_url(c)) for c in custom.get("citations") or []]
+        custom.setdefault("abstained", False)
+        custom.setdefault("suggestions", [])
+        out.append({"recipient_id": msg.get("recipient_id", sender), "text": msg.get("text", ""), "custom": custom})
+    return out
 
 
 def _log_turn(conversation_log, bot, sender: str, message: str, metadata, out: list[dict], latency_ms: float) -> str:
@@ -141,7 +148,9 @@ def _log_turn(conversation_log, bot, sender: str, message: str, metadata, out: l
     hits = debug.get("hits") or []
     citations = last.get("citations") or []
     metadata = metadata if isinstance(metadata, dict) else {}
-    doc = (citations[0].get("doc") if citations else None) or metadata.get("doc")
+    notices = bot.retriever.library.notices
+    doc = ((citations[0].get("doc") if citations else None) or metadata.get("doc")
+           or (next(iter(notices)) if len(notices) == 1 else None))  # a one-notice site: it is about that one
     row = Turn(
         sender=sender, question=bot.dialogue.masked(message.strip())[:current_app.config["MAX_MESSAGE_CHARS"]],
         answered=not last.get("abstained") and bool(citations or last.get("kind") in ("overview", "chat", "channels")),
@@ -151,6 +160,7 @@ def _log_turn(conversation_log, bot, sender: str, message: str, metadata, out: l
         cited_anchors=[c.get("anchor", "") for c in citations],
         top_score=hits[0].get("fused") if hits else (citations[0].get("score") if citations else None),
         latency_ms=round(latency_ms, 1), page=page_path(metadata.get("page")),
+        p_out_of_scope=(debug.get("features") or {}).get("p_out_of_scope"),
     )
     return conversation_log.record(row)
 
