@@ -418,7 +418,8 @@ def test_without_its_model_a_production_start_fails_loudly(tmp_path):
     from index.embedding import ModelUnavailableError
 
     with pytest.raises(ModelUnavailableError, match="make model"):
-        create_app({"EMBEDDING_MODEL": str(tmp_path / "missing"), "INDEX_DIR": str(tmp_path / "ix"), "WARM_UP": "blocking"})
+        create_app({"EMBEDDING_MODEL": str(tmp_path / "missing"), "INDEX_DIR": str(tmp_path / "ix"), "WARM_UP": "blocking",
+                    "SECRET_KEY": "a-key-for-this-test-only-0123456789"})
 
 
 def test_without_its_model_a_background_start_serves_pages_and_says_why(tmp_path):
