@@ -18,6 +18,7 @@ import io
 import logging
 import re
 import secrets
+import threading
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
@@ -55,11 +56,19 @@ class _Stores:
         self.turns = TurnBrowser(url)
 
 
+_STORES_LOCK = threading.Lock()
+
+
 def stores() -> _Stores:
+    """This app's stores, made once per process: the page's first requests come together, and
+    two threads migrating one SQLite file at once would lock each other out."""
     made = current_app.extensions.get("staff")
     if made is None:
-        made = _Stores(current_app.config["DATABASE_URL"], current_app.config["LIBRARY_DIR"])
-        current_app.extensions["staff"] = made
+        with _STORES_LOCK:
+            made = current_app.extensions.get("staff")
+            if made is None:
+                made = _Stores(current_app.config["DATABASE_URL"], current_app.config["LIBRARY_DIR"])
+                current_app.extensions["staff"] = made
     return made
 
 
