@@ -344,22 +344,27 @@ def staff() -> None:
     """Staff console accounts (in the conversation log's database, DATABASE_URL)."""
 
 
+def _staff_accounts():
+    """The accounts, in the log's database brought up to date."""
+    from bot.convlog import upgrade
+    from bot.staff import StaffAccounts
+
+    url = _database_url()
+    upgrade(url)
+    return StaffAccounts(url)
+
+
 @staff.command(name="add")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (one line), not the terminal.")
 def staff_add(name: str, password_stdin: bool) -> None:
     """Create the staff account NAME; the password is asked twice (at least 10 characters)."""
-    from bot.convlog import upgrade
-    from bot.staff import StaffAccounts
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("密码 / password", hide_input=True, confirmation_prompt="再输一次 / again")
-    url = _database_url()
     try:
-        upgrade(url)
-        StaffAccounts(url).add(name, password)
+        _staff_accounts().add(name, password)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"已创建账号 {name}，可在 /staff/ 登录。 / Account {name} created; sign in at /staff/.")
@@ -368,12 +373,7 @@ def staff_add(name: str, password_stdin: bool) -> None:
 @staff.command(name="list")
 def staff_list() -> None:
     """The staff accounts."""
-    from bot.convlog import upgrade
-    from bot.staff import StaffAccounts
-
-    url = _database_url()
-    upgrade(url)
-    for name in StaffAccounts(url).names():
+    for name in _staff_accounts().names():
         click.echo(name)
 
 

@@ -434,20 +434,20 @@ class Answerer:
         result = retriever.search_full(question, top_k=5, docs=(doc,) if doc and several else None)
         abstain, features = self.policy.decide(result, retriever)
         searched_in = doc if doc and several else None
-        if abstain and searched_in and not features.get("decisive"):
-            # Not in the notice talked about: another notice may answer it (its title is shown).
-            wider = retriever.search_full(question, top_k=5)
-            wider_abstain, wider_features = self.policy.decide(wider, retriever)
-            if not wider_abstain:
-                result, abstain, features, searched_in = wider, wider_abstain, wider_features, None
-        elif abstain and several and not doc and not features.get("decisive"):
-            # No notice is known for the turn and the library's best passage does not answer it:
-            # each other notice ranked near the top is asked on its own, as on its page.
-            for other in _dedupe([h.chunk.doc for h in result.hits[1:] if h.chunk.doc != result.hits[0].chunk.doc]):
-                alone = retriever.search_full(question, top_k=5, docs=(other,))
-                alone_abstain, alone_features = self.policy.decide(alone, retriever)
-                if not alone_abstain:
-                    result, abstain, features, searched_in = alone, alone_abstain, alone_features, other
+        if abstain and several and not features.get("decisive"):
+            if searched_in:
+                # Not in the notice talked about: another notice may answer it (its title is shown).
+                wider = [None]
+            else:
+                # No notice is known for the turn and the library's best passage does not answer
+                # it: each other notice ranked near the top is asked on its own, as on its page.
+                top = result.hits[0].chunk.doc
+                wider = _dedupe([h.chunk.doc for h in result.hits[1:] if h.chunk.doc != top])
+            for other in wider:
+                found = retriever.search_full(question, top_k=5, docs=(other,) if other else None)
+                found_abstain, found_features = self.policy.decide(found, retriever)
+                if not found_abstain:
+                    result, abstain, features, searched_in = found, found_abstain, found_features, other
                     break
         if not abstain and several and not doc and self._every_notice_has(result):
             # 这次巡察是什么时候来的 with no notice chosen: each notice's preamble answers it.

@@ -37,9 +37,10 @@ def confidence(p_out_of_scope: float | None, answered: bool) -> str:
     return "高" if sure >= 0.85 else "中" if sure >= 0.65 else "低"
 
 
-def explain(message: dict, library) -> dict:
+def explain(message: dict, question: str, library) -> dict:
     """The explanation of one reply of the widget (``custom`` holding ``debug``).
 
+    :param question: what was asked.
     :param library: the notices (for the words a passage shares with the question).
     :returns: ``{"summary": 一段话, "follow_up_of": 上一句 or None, "confidence": 高/中/低 or None}``.
     """
@@ -67,9 +68,9 @@ def explain(message: dict, library) -> dict:
         return _done(parts, of, confidence(p, False) if not features.get("decisive") else "高")
     if citations:
         first = citations[0]
-        found = f"找到{first.get('notice', '')}{first.get('heading') and _title(first) or ''}"
+        found = f"找到{first.get('notice', '')}{_title(first)}"
         reasons = []
-        shared = _shared_words(custom.get("question") or message.get("question") or "", first, library, turn)
+        shared = _shared_words(question, first, library, turn)
         if shared:
             reasons.append("问题里的" + "".join(f"“{w}”" for w in shared) + "在这一条里")
         labelled = (hits[0].get("labelled") or {}) if hits else {}
@@ -94,8 +95,10 @@ def _done(parts: list[str], of: dict | None, level: str | None) -> dict:
 
 
 def _title(citation: dict) -> str:
-    number = citation.get("number")
-    heading = citation.get("heading") or ""
+    """第16条 大力推进应急广播系统建设, “前言”部分, or "" for a passage with no heading."""
+    number, heading = citation.get("number"), citation.get("heading") or ""
+    if not heading:
+        return ""
     return f"第{number}条 {heading}" if number else f"“{heading}”部分"
 
 
@@ -112,8 +115,11 @@ def _why_declined(turn: dict, features: dict) -> str:
 
 
 def _shared_words(question: str, citation: dict, library, turn: dict) -> list[str]:
-    """The question's words (two characters or more) that the cited passage uses, as searched."""
-    searched = turn.get("searched") if isinstance(turn.get("searched"), str) and not str(turn.get("searched")).startswith("（") else question
+    """The question's words (two characters or more) that the cited passage uses, as searched
+    (a follow-up searches nothing: its words are the turn's own)."""
+    searched = turn.get("searched")
+    if not isinstance(searched, str) or searched.startswith("（不检索）"):
+        searched = question
     notice = library.notices.get(citation.get("doc")) if library is not None else None
     node = notice.find(citation.get("anchor") or "") if notice is not None else None
     passage = normalize((node.text if node is not None else "") + (citation.get("heading") or ""))

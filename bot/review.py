@@ -169,11 +169,9 @@ def group_questions(rows: list[dict], embed, threshold: float = GROUP_SIMILARITY
         group["questions"].append(text)
         group["count"] += len(by_text[text])
         for row in by_text[text]:
-            why = "没有回答" if not row["answered"] else "👎" if row["rating"] == "down" else "把握低"
-            if row["rating"] == "down" and "👎" not in group["why"]:
-                group["why"].append("👎")
-            if why not in group["why"]:
-                group["why"].append(why)
+            down = row["rating"] == "down"
+            reasons = (["👎"] if down else []) + ["没有回答" if not row["answered"] else "👎" if down else "把握低"]
+            group["why"] += [why for why in dict.fromkeys(reasons) if why not in group["why"]]
     return sorted(groups, key=lambda g: -g["count"])
 
 

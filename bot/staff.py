@@ -55,13 +55,14 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def same_question(a: str, b: str) -> bool:
-    """Whether two questions are the same text (width, case and spaces aside)."""
-    return _key(a) == _key(b)
-
-
-def _key(text: str) -> str:
+def question_key(text: str) -> str:
+    """What two questions share when they are the same text (width, case, spaces and the final
+    punctuation aside)."""
     return "".join(unicodedata.normalize("NFKC", text).lower().split()).rstrip("？?。.!！")
+
+
+def same_question(a: str, b: str) -> bool:
+    return question_key(a) == question_key(b)
 
 
 class StaffAccounts:
@@ -193,12 +194,7 @@ class LabelBook:
 
     def labelled(self, doc: str) -> set[str]:
         """The keys of every question labelled for ``doc`` (by staff or in the tuning file)."""
-        return {_key(r[0]) for r in _read_rows(Path(self._file(doc)))}
-
-
-def question_key(text: str) -> str:
-    """The key :meth:`LabelBook.labelled` uses."""
-    return _key(text)
+        return {question_key(r[0]) for r in _read_rows(Path(self._file(doc)))}
 
 
 def _label(row) -> Label:

@@ -43,6 +43,20 @@ def _turns(bot, sender, *texts, doc=None):
     return message
 
 
+def _cited_by_each_choice(bot, sender: str, question: str) -> dict[str, str]:
+    """Ask ``question`` with no notice chosen: the bot asks which, a button per notice (and
+    quotes nothing); click each: doc → the anchor it cites."""
+    message = _turns(bot, sender, question)
+    assert message["custom"]["kind"] == "choose_notice" and message["custom"]["citations"] == []
+    buttons = message["custom"]["suggestions"]
+    assert len(buttons) == 3
+    cited = {}
+    for button in buttons:
+        picked = _turns(bot, f"pick-{button}", button)
+        cited[picked["custom"]["citations"][0]["doc"]] = picked["custom"]["citations"][0]["anchor"]
+    return cited
+
+
 def test_the_phones_of_the_test_notices_are_their_own():
     library = load_library(DATA)
     assert {d: n.contact.phone for d, n in library.notices.items()} == {HEXI: PHONES[HEXI], NANSHAN: PHONES[NANSHAN]}
@@ -65,16 +79,8 @@ def test_on_a_notice_page_the_contact_overview_item_and_decline_are_that_notices
 
 
 def test_an_item_number_with_no_notice_chosen_asks_which_with_buttons(three):
-    message = _turns(three, "which-3", "第3条")
-    assert message["custom"]["kind"] == "choose_notice" and message["custom"]["citations"] == []
-    buttons = message["custom"]["suggestions"]
-    assert len(buttons) == 3
     # each button names its notice, and clicking it gets that notice's item 3
-    answers = {}
-    for button in buttons:
-        picked = _turns(three, f"pick-{button}", button)
-        answers[picked["custom"]["citations"][0]["doc"]] = picked["custom"]["citations"][0]["anchor"]
-    assert answers == {SEED: "item-3", HEXI: "item-3", NANSHAN: "item-3"}
+    assert _cited_by_each_choice(three, "which-3", "第3条") == {SEED: "item-3", HEXI: "item-3", NANSHAN: "item-3"}
 
 
 def test_the_contact_with_no_notice_chosen_asks_which(three):
@@ -143,16 +149,8 @@ def test_each_notices_suggestions_are_its_own_questions_with_no_item_number(thre
     assert not any(parse_item_number(q) for q in answer.suggestions)
 
 
-
 def test_a_question_every_notices_preamble_answers_asks_which_and_the_choice_answers_it(three):
-    message = _turns(three, "which-preamble", "这次巡察是什么时候来的")
-    assert message["custom"]["kind"] == "choose_notice" and message["custom"]["citations"] == []
-    buttons = message["custom"]["suggestions"]
-    assert len(buttons) == 3
-    cited = {}
-    for button in buttons:
-        picked = _turns(three, f"pick-{button}", button)
-        cited[picked["custom"]["citations"][0]["doc"]] = picked["custom"]["citations"][0]["anchor"]
+    cited = _cited_by_each_choice(three, "which-preamble", "这次巡察是什么时候来的")
     assert cited == {SEED: "preamble", HEXI: "preamble", NANSHAN: "preamble"}
 
 

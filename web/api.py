@@ -10,9 +10,8 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from bot.live import LiveBot
 from bot.remote import RasaUnavailableError
-from web.common import BAD_CHARS_RE, MAX_HIGHLIGHTS, allowed_origin, bad_request, error, first_contact, live_bot
+from web.common import BAD_CHARS_RE, MAX_HIGHLIGHTS, allowed_origin, bad_request, error, live_bot, not_answering
 
 log = logging.getLogger("server")
 bp = Blueprint("api", __name__)
@@ -101,7 +100,7 @@ def webhook():
     live = live_bot()
     bot = live.bot  # one bot for the whole turn, even if a new index is swapped in meanwhile
     if bot is None:
-        return _not_answering(live)
+        return not_answering(live)
     if message.strip() == "/restart":  # Rasa's reset command; the widget's "new conversation"
         bot.dialogue.reset(sender)
         return jsonify([])
@@ -200,21 +199,6 @@ def feedback():
     masked = bot.dialogue.masked(comment.strip()) if (comment and bot is not None) else (comment or None)
     conversation_log.feedback(sender.strip(), turn_id, rating, reason, masked or None)
     return jsonify({"ok": True}), 202
-
-
-def _not_answering(live: LiveBot) -> Response:
-    """503 while no index answers: being built (or the model loading), or unusable."""
-    contact = first_contact()
-    reach = f"如需帮助，请拨打{contact.phone}" if contact.phone else "如需帮助，请联系发布通报的单位"
-    state = live.status()["state"]
-    if state == "starting":
-        return error(503, "starting", f"咨询服务正在启动，请稍候几秒再试。{reach}。",
-                     "The model and index are still loading.", {"Retry-After": "5"})
-    if state == "building":
-        return error(503, "updating", f"咨询服务正在更新通报内容，约需一两分钟，请稍后再试。{reach}。",
-                     "The index is being built; try again shortly.", {"Retry-After": "30"})
-    return error(503, "unavailable", f"咨询服务暂时不可用，请稍后再试。{reach}。", "No usable index; see the server log.",
-                 {"Retry-After": "60"})
 
 
 def _metadata_ok(value, depth: int = 1) -> bool:

@@ -70,3 +70,18 @@ def allowed_origin(origin: str | None) -> str | None:
     if "*" in allowed or origin.rstrip("/") in allowed:
         return origin
     return None
+
+
+def not_answering(live: LiveBot) -> Response:
+    """503 while no index answers: being built (or the model loading), or unusable."""
+    contact = first_contact()
+    reach = f"如需帮助，请拨打{contact.phone}" if contact.phone else "如需帮助，请联系发布通报的单位"
+    state = live.status()["state"]
+    if state == "starting":
+        return error(503, "starting", f"咨询服务正在启动，请稍候几秒再试。{reach}。",
+                     "The model and index are still loading.", {"Retry-After": "5"})
+    if state == "building":
+        return error(503, "updating", f"咨询服务正在更新通报内容，约需一两分钟，请稍后再试。{reach}。",
+                     "The index is being built; try again shortly.", {"Retry-After": "30"})
+    return error(503, "unavailable", f"咨询服务暂时不可用，请稍后再试。{reach}。", "No usable index; see the server log.",
+                 {"Retry-After": "60"})

@@ -26,7 +26,7 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from web.common import BAD_CHARS_RE, error, live_bot
+from web.common import BAD_CHARS_RE, current_library, error, live_bot, not_answering
 
 log = logging.getLogger("server")
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -145,8 +145,7 @@ def _bad(code: str, message: str, detail: str, status: int = 400) -> Response:
 def console():
     if _signed_in() is None:
         return redirect(url_for("staff.sign_in"))
-    bot = live_bot().bot
-    notices = [{"doc": m.doc, "title": m.full_title} for m in _library(bot).meta.values()]
+    notices = [{"doc": m.doc, "title": m.full_title} for m in current_library().meta.values()]
     return render_template("staff.html", staff=_signed_in(), notices=notices)
 
 
@@ -218,9 +217,10 @@ def api_try():
                     f"Field 'message' must be at most {limit} characters of plain text.")
     if not isinstance(sender, str) or len(sender) > 64 or (doc is not None and not isinstance(doc, str)):
         return _bad("wrong_type", "字段 sender、doc 应为文本。", "Fields 'sender' and 'doc' must be strings.")
-    bot = live_bot().bot
+    live = live_bot()
+    bot = live.bot
     if bot is None:
-        return error(503, "starting", "咨询服务正在启动，请稍候再试。", "No index answers yet.", {"Retry-After": "5"})
+        return not_answering(live)
     # the console's own conversations, apart from citizens' and never in the log
     key = f"staff:{_signed_in()}:{sender}"
     if message.strip() == "/restart":
@@ -228,13 +228,11 @@ def api_try():
         return jsonify({"messages": [], "explanation": None})
     messages = shape_messages(bot.dialogue.handle(key, message, {"doc": doc} if doc else None, debug=True), key)
     last = messages[-1] if messages else {"custom": {}}
-    last["custom"]["question"] = message
-    explanation = explain(last, bot.retriever.library)
+    explanation = explain(last, message, bot.retriever.library)
     details = {m_key: last["custom"].get("debug", {}).get(m_key)
                for m_key in ("intent", "nearest", "turn", "features", "hits")}
     for msg in messages:
         msg["custom"].pop("debug", None)
-        msg["custom"].pop("question", None)
     return jsonify({"messages": messages, "explanation": explanation, "details": details})
 
 
@@ -315,24 +313,26 @@ def api_chart():
     """Questions per day over the last 30 days, with the share declined and 👎, as SVG."""
     from web.chart import daily_chart
 
-    doc = request.args.get("doc") or None
-    if doc is not None and not _DOC_RE.match(doc):
-        return _bad("invalid_doc", "通报编号无效。", "'doc' is not a notice id.")
-    days = stores().turns.per_day(30, doc)
-    return Response(daily_chart(days), mimetype="image/svg+xml")
+    where = _filter()
+    if isinstance(where, Response):
+        return where
+    return Response(daily_chart(stores().turns.per_day(30, where.doc)), mimetype="image/svg+xml")
 
 
 @bp.get("/api/days")
 @_need_session
 def api_days():
-    return jsonify(stores().turns.per_day(30, request.args.get("doc") or None))
+    where = _filter()
+    if isinstance(where, Response):
+        return where
+    return jsonify(stores().turns.per_day(30, where.doc))
 
 
 @bp.get("/api/notices")
 @_need_session
 def api_notices():
     """The notices with their figures: questions asked, share declined, share 👎, items asked most."""
-    library = _library(live_bot().bot)
+    library = current_library()
     figures = stores().turns.figures(list(library.meta))
     out = []
     for doc, meta in library.meta.items():
@@ -350,7 +350,7 @@ def api_notices():
 @_need_session
 def api_items():
     """The passages of a notice to label with: each item's heading and first sentence."""
-    library = _library(live_bot().bot)
+    library = current_library()
     doc = request.args.get("doc") or next(iter(library.notices))
     notice = library.notices.get(doc)
     if notice is None:
@@ -366,9 +366,10 @@ def api_pending():
     from bot.review import group_questions
     from bot.staff import question_key
 
-    bot = live_bot().bot
+    live = live_bot()
+    bot = live.bot
     if bot is None:
-        return error(503, "starting", "咨询服务正在启动，请稍候再试。", "No index answers yet.", {"Retry-After": "5"})
+        return not_answering(live)
     doc = request.args.get("doc") or None
     library = bot.retriever.library
     s = stores()
@@ -409,7 +410,7 @@ def api_label():
     if len(question) > MAX_QUESTION_CHARS or BAD_CHARS_RE.search(question) or "\t" in question:
         return _bad("invalid_question", "问题过长或含有无法识别的字符。", "Field 'question' is too long or holds control characters.")
     live = live_bot()
-    library = _library(live.bot)
+    library = current_library()
     notice = library.notices.get(doc)
     if notice is None:
         return _bad("unknown_doc", "没有这份通报。", f"No notice {doc!r}.", 404)
@@ -512,12 +513,6 @@ def api_notice_add():
 
 
 # ---- helpers -------------------------------------------------------------------------------------
-
-
-def _library(bot):
-    from web.common import current_library
-
-    return bot.retriever.library if bot is not None else current_library()
 
 
 def _passages(notice):
