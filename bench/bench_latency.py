@@ -55,7 +55,7 @@ def main() -> None:
         started = time.perf_counter()
         fresh.warm_up()
         build = time.perf_counter() - started
-        chunks, sentences, labelled = len(fresh.chunks), len(fresh.sentence_rows), len(fresh.example_texts)
+        chunks, sentences, labelled = len(fresh.chunks), len(fresh.sentence_rows), len(fresh.labelled)
 
     a50, a95 = _ms(answer_times)
     e50, e95 = _ms(embed_times)

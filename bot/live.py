@@ -63,7 +63,9 @@ class LiveBot:
         self._seen = None
         self._checked = 0.0
         self._lock = threading.Lock()
-        self._loading = False
+        self._loading = False  # a reload or a relabel is under way in a thread
+        self._relabel_lock = threading.Lock()
+        self._labels_seen = None
         self._fixed = False
         self.loaded = threading.Event()  # the first load has been tried (answering or not)
 
@@ -153,7 +155,8 @@ class LiveBot:
 
     def refresh(self) -> None:
         """Cheap, per request: at most every ``reload_every`` s, look whether a new index is on
-        disk, and load it in a thread (the request goes on with the bot it has)."""
+        disk, and load it in a thread; else whether staff labelled questions since, and answer
+        with them (the request goes on with the bot it has)."""
         if self._fixed:
             return
         now = time.monotonic()
@@ -161,13 +164,50 @@ class LiveBot:
             return
         self._checked = now
         identity = self.storage.identity() if self.storage else None
-        if identity is None or identity == self._seen:
+        if identity is not None and identity != self._seen:
+            self._in_background(self._reload, identity)
             return
+        bot = self._bot
+        if bot is not None and bot.retriever.labels_on_disk() != self._labels_seen:
+            self._in_background(self._relabel, bot)
+
+    def relabel_now(self) -> dict | None:
+        """Answer with the labelled questions on disk at once, in this process (the worker that
+        took a staff label); the other processes follow within ``reload_every`` s of a request.
+        :returns: what :meth:`index.search.Retriever.relabel` says, or None (no bot, or the
+        tests' fixed bot, which never changes)."""
+        bot = self._bot
+        if self._fixed or bot is None:
+            return None
+        return self._relabel(bot)
+
+    def _in_background(self, work, arg) -> None:
         with self._lock:
             if self._loading:
                 return
             self._loading = True
-        threading.Thread(target=self._reload, args=(identity,), name="index-reload", daemon=True).start()
+
+        def run() -> None:
+            try:
+                work(arg)
+            finally:
+                self._loading = False
+
+        threading.Thread(target=run, name=work.__name__.strip("_"), daemon=True).start()
+
+    def _relabel(self, bot) -> dict | None:
+        done = None
+        with self._relabel_lock:
+            # Seen before it is read: a label written meanwhile is read at the next look.
+            seen = bot.retriever.labels_on_disk()
+            try:
+                done = bot.retriever.relabel()
+                log.info("now answering with %d labelled questions (%d new)", done["examples"], done["embedded"])
+            except Exception:  # a label that cannot be read never takes the answering bot with it
+                log.exception("reading the labelled questions failed; answering with the ones before")
+            if bot is self._bot:
+                self._labels_seen = seen
+        return done
 
     def _reload(self, identity) -> None:
         try:
@@ -178,7 +218,6 @@ class LiveBot:
             log.exception("loading the new index failed; answering from the one before")
         finally:
             self._seen = identity
-            self._loading = False
 
     def _load(self, candidate) -> bool:
         """Load ``candidate`` from the last good index and swap it in, unless it is staler than
@@ -195,6 +234,9 @@ class LiveBot:
         if current is not None and candidate.retriever.stale and not current.retriever.stale:
             return False
         self._bot = candidate
+        # An index of the notices on disk holds their labels; one built before the last labels
+        # (stale) is given them at the next look.
+        self._labels_seen = None if candidate.retriever.stale else candidate.retriever.labels_on_disk()
         self.error = None
         return True
 

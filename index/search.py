@@ -41,12 +41,13 @@ import numpy as np
 
 from index.bm25 import BM25
 from index.chunking import Chunk, chunk_notice
+from index.labelled import Example, LabelledSet
 from index.store import SOURCES, IndexStorage, IndexUnusableError, IndexWriteError  # noqa: F401 (re-exported)
 from index.text import add_user_words, bigrams, normalize, words
-from knowledge.questions import anchor_matches
+from knowledge.questions import Question, anchor_matches, load_questions
 from knowledge.parser import NoticeParseError
 from knowledge.store import (NOTICES_DIR, SYNONYMS_FILE, Library, fingerprint, load_library, load_synonyms,
-                             merged_synonyms, source_files)
+                             merged_synonyms, questions_path, source_files)
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class SearchResult:
     labelled_unanswerable: float | None = None
     # The question's cosine to every labelled question (-1.0: left out), in index order.
     example_sims: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    # The labelled questions ``example_sims`` was computed over (staff may replace the set meanwhile).
+    labelled: LabelledSet | None = None
 
 
 class Retriever:
@@ -192,6 +195,7 @@ class Retriever:
         self.library: Library | None = None
         self.chunks: list[Chunk] = []
         self.manifest: dict = {}
+        self.labelled = LabelledSet.empty(0)
 
     # ---- loading and building -------------------------------------------------------------
 
@@ -432,12 +436,15 @@ class Retriever:
         return [np.asarray(embed(texts[i : i + batch]), dtype=np.float32)
                 for i in tqdm(range(0, len(texts), batch), desc=desc, unit="batch")]
 
-    def _labelled_examples(self, chunks: list[Chunk]) -> list[tuple[str, str, list[int]]]:
+    def _labelled_examples(self, chunks: list[Chunk],
+                           questions: dict[str, list[Question]] | None = None) -> list[Example]:
         """Each labelled question (normalised) with its notice and the chunks it was labelled
-        with (none: the notice does not answer it)."""
+        with (none: the notice does not answer it); ``questions`` defaults to the library's."""
         out = []
-        for doc, questions in self.library.questions.items():
-            for q in questions:
+        for doc, asked in (self.library.questions if questions is None else questions).items():
+            if doc not in self.library.notices:
+                continue
+            for q in asked:
                 targets = sorted({i for anchor in q.expected for i in self._chunks_for(doc, anchor, chunks)})
                 if targets or q.out_of_scope:
                     out.append((normalize(q.question), doc, targets))
@@ -445,6 +452,52 @@ class Retriever:
                     log.warning("labelled question %r names %s, which no passage holds: not used",
                                 q.question, "|".join(q.expected))
         return out
+
+    # ---- labels given while the server answers ---------------------------------------------
+
+    def labels_on_disk(self) -> tuple:
+        """What identifies the labelled-question files in the library folder now (their paths,
+        sizes and modification times: a stat each, cheap enough for every few seconds)."""
+        out = []
+        for doc in sorted(self.library.notices if self.library else ()):
+            try:
+                path = questions_path(self.library_dir, doc)
+                stat = path.stat()
+                out.append((doc, stat.st_size, stat.st_mtime_ns))
+            except (KeyError, OSError):
+                out.append((doc, None, None))
+        return tuple(out)
+
+    def relabel(self) -> dict:
+        """Answer with the labelled questions on disk now, before the next index is built: read
+        every notice's ``questions.tsv``, embed the questions the labelled set lacks, and replace
+        the set (searches under way finish with the one they started with).
+
+        :returns: ``{"examples": how many, "embedded": how many were new}``.
+        """
+        self.warm_up()
+        questions: dict[str, list[Question]] = {}
+        for doc in self.library.notices:
+            try:
+                path = questions_path(self.library_dir, doc)
+            except KeyError:  # a notice removed since the index was built: keep what it had
+                questions[doc] = list(self.library.questions.get(doc, []))
+                continue
+            try:
+                questions[doc] = load_questions(path) if path.exists() else []
+            except (ValueError, OSError) as exc:  # a file being edited by hand: keep the last good
+                log.warning("labelled questions not read (%s): answering with the ones before", exc)
+                questions[doc] = list(self.library.questions.get(doc, []))
+        examples = self._labelled_examples(self.chunks, questions)
+        known = self.labelled.vector_of()
+        missing = list(dict.fromkeys(text for text, _, _ in examples if text not in known))
+        if missing:
+            known.update(zip(missing, np.asarray(self.embedder.embed_queries(missing), dtype=np.float32)))
+        dim = self.labelled.vectors.shape[1]
+        vectors = (np.vstack([known[text] for text, _, _ in examples]).astype(np.float32) if examples
+                   else np.zeros((0, dim), dtype=np.float32))
+        self.labelled = LabelledSet(tuple(examples), vectors)
+        return {"examples": len(examples), "embedded": len(missing)}
 
     def _chunks_for(self, doc: str, anchor: str, chunks: list[Chunk]) -> list[int]:
         """The chunks a labelled anchor stands for: the chunk of that anchor (or an item's
@@ -514,18 +567,9 @@ class Retriever:
         self.dense = dense
         self.about_index = about
         self.sentence_index = sent
-        self.example_vectors = (labelled.reconstruct_n(0, labelled.ntotal) if labelled.ntotal
-                                else np.zeros((0, dim), dtype=np.float32))
-        self.example_texts = [text for text, _, _ in examples]
-        # Per notice: which labelled questions it answers, and which it does not (masks).
-        unanswerable = np.array([not targets for _, _, targets in examples], dtype=bool)
-        self.example_kinds = {}
-        for doc in {doc for _, doc, _ in examples}:
-            mine = np.array([d == doc for _, d, _ in examples], dtype=bool)
-            self.example_kinds[doc] = (mine & ~unanswerable, mine & unanswerable)
-        # (example row, chunk) pairs: a question labelled item-24|item-25 votes for both.
-        self.example_pairs = np.array([(row, i) for row, (_, _, targets) in enumerate(examples) for i in targets],
-                                      dtype=np.int64).reshape(-1, 2)
+        vectors = (labelled.reconstruct_n(0, labelled.ntotal) if labelled.ntotal
+                   else np.zeros((0, dim), dtype=np.float32))
+        self.labelled = LabelledSet(tuple(examples), np.asarray(vectors, dtype=np.float32))
         self.sentence_rows = [tuple(r) for r in data["sentences"]]
         self.sentence_chunk = np.array([r[0] for r in self.sentence_rows], dtype=np.int64)
         self.chunk_position = {c.id: i for i, c in enumerate(chunks)}
@@ -612,41 +656,11 @@ class Retriever:
         vector = self.query_vector(norm)
         return Query(text, norm, expanded, words(expanded), bigrams(expanded), vector)
 
-    def _example_sims(self, q: Query) -> np.ndarray:
-        """The question's cosine to every labelled question (-1.0 for those left out: itself under
-        ``leave_one_out``, near copies under ``hide_similar``). Every one is scored (a few
-        thousand dot products): no need for FAISS's sorted top-k, the inner product is the same."""
-        sims = self.example_vectors @ q.vector.reshape(-1)
-        if self.leave_one_out:
-            sims[[row for row, text in enumerate(self.example_texts) if text == q.normalized]] = -1.0
-        if self.hide_similar is not None:
-            sims[sims >= self.hide_similar] = -1.0
-        return sims
-
-    def _example_scores(self, sims: np.ndarray) -> np.ndarray:
-        """Per chunk: the cosine to the nearest question labelled with it (0.0 for chunks with none)."""
-        best = np.zeros(len(self.chunks), dtype=np.float32)
-        if len(self.example_pairs):
-            np.maximum.at(best, self.example_pairs[:, 1], sims[self.example_pairs[:, 0]])
-        return best
-
-    def _nearness(self, sims: np.ndarray, doc: str) -> tuple[float | None, float | None]:
-        """Cosine to the nearest answerable and the nearest unanswerable question labelled for
-        ``doc`` (the notice of the passage found: what one notice does not answer, another may);
-        ``None`` where that notice has none of the kind."""
-        answerable, unanswerable = self.example_kinds.get(doc, (None, None))
-        return (float(sims[answerable].max()) if answerable is not None and answerable.any() else None,
-                float(sims[unanswerable].max()) if unanswerable is not None and unanswerable.any() else None)
-
     def nearest_labelled(self, result: SearchResult, chunk: Chunk) -> tuple[str, float] | None:
         """The labelled question of ``chunk`` nearest to ``result``'s question and its cosine (for
         staff: why the ``examples`` ranker voted), or ``None`` when the chunk has none."""
-        rows = self.example_pairs[self.example_pairs[:, 1] == self.chunk_position[chunk.id], 0]
-        sims = result.example_sims[rows]
-        if not len(rows) or sims.max() < 0:
-            return None
-        best = int(np.argmax(sims))
-        return self.example_texts[rows[best]], float(sims[best])
+        labelled = result.labelled if result.labelled is not None else self.labelled
+        return labelled.nearest(result.example_sims, self.chunk_position[chunk.id])
 
     def search(self, text: str, top_k: int | None = None) -> list[Hit]:
         """The best chunks for a question, best first."""
@@ -678,8 +692,10 @@ class Retriever:
         best = np.full(n, -1.0, dtype=np.float32)
         np.maximum.at(best, self.sentence_chunk, sentence_sims)
         raw["sentence"] = best
-        example_sims = self._example_sims(q)
-        raw["examples"] = self._example_scores(example_sims)
+        labelled = self.labelled  # read once: staff may replace it while this search runs
+        example_sims = labelled.similarities(q.vector, q.normalized if self.leave_one_out else None,
+                                             self.hide_similar)
+        raw["examples"] = labelled.chunk_scores(example_sims, n)
         raw["bm25"] = self.bm25.scores(q.words)
         raw["bigram"] = self.bigram.scores(q.bigrams)
         fused = np.zeros(n, dtype=np.float64)
@@ -725,5 +741,6 @@ class Retriever:
             )
             for i in order
         ]
-        nearness = self._nearness(example_sims, self.chunks[order[0]].doc) if len(order) else (None, None)
-        return SearchResult(q, hits, sentence_sims, best, *nearness, example_sims=example_sims)
+        # The notice of the passage found: what one notice does not answer, another may.
+        nearness = labelled.nearness(example_sims, self.chunks[order[0]].doc) if len(order) else (None, None)
+        return SearchResult(q, hits, sentence_sims, best, *nearness, example_sims=example_sims, labelled=labelled)

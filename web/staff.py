@@ -427,6 +427,9 @@ def api_label():
                    else f"这个问题之前标注为“{said}”，与这次不同。如确认要改，请选择“改为这次的标注”。")
         return error(409, "label_conflict", message, "The question is labelled already; send replace: true to change it.",
                      extra={"earlier": {**earlier, "label": said}})
+    # This worker answers with the label at once, every other within seconds (bot/live.py); the
+    # index built in the background keeps it across restarts.
+    live.relabel_now()
     building = live.request_build()
     return jsonify({"label": label.to_dict(), "rebuilding": building}), 201
 
@@ -437,7 +440,9 @@ def api_unlabel(label_id: int):
     label = stores().labels.undo(label_id, _signed_in())
     if label is None:
         return _bad("unknown_label", "没有这条标注，或已撤销。", f"No label {label_id} in force.", 404)
-    building = live_bot().request_build()
+    live = live_bot()
+    live.relabel_now()
+    building = live.request_build()
     return jsonify({"label": label.to_dict(), "rebuilding": building})
 
 

@@ -222,8 +222,7 @@ def test_a_labelled_point_or_topic_stands_for_the_passages_that_hold_it(small_in
         "question\texpected\nx\titem-7-p2\ny\ttopic-3\nz\ttitle\n", encoding="utf-8")
     built = Retriever(small_index.embedder, library_dir=library, build_dir=tmp_path / "build")
     built.warm_up()
-    anchors = {built.example_texts[row]: sorted(built.chunks[i].anchor for r, i in built.example_pairs if r == row)
-               for row in range(len(built.example_texts))}
+    anchors = {text: sorted(built.chunks[i].anchor for i in targets) for text, _, targets in built.labelled.examples}
     assert anchors == {"x": ["item-7"], "y": ["item-6", "item-7"]}
 
 
@@ -368,3 +367,50 @@ def test_an_item_too_long_for_the_model_is_split_by_its_points():
     assert [c.anchor for c in pieces] == [f"item-4-p{i}" for i in range(1, 6)]
     assert all(c.number == "4" and c.heading.startswith("扎实推进旅游大市建设") for c in pieces)
     assert pieces[3].text.startswith("四是提升供给水平和服务质量")
+
+
+def test_labels_written_while_answering_are_answered_with_at_once_and_undone(small_index, tmp_path):
+    """Staff label a question while the server answers from an index built without it: relabel
+    embeds only that question, the next search answers with it, a search under way keeps the set
+    it started with, and taking the label away takes its vote away. No index is built."""
+    library, build = tmp_path / "notices", tmp_path / "build"
+    shutil.copytree(small_index.library_dir, library)
+    shutil.copytree(small_index.build_dir, build)
+    counting = _CountingEmbedder(small_index.embedder)
+    live = Retriever(counting, library_dir=library, build_dir=build)
+    live.load_last_good()
+    built_at = live.manifest["built_at"]
+    before = live.search_full("娃放学后没人管咋办")
+    assert before.hits[0].chunk.anchor != "item-2"
+    seen = live.labels_on_disk()
+
+    (library / "notice_small.questions.tsv").write_text(LABELLED, encoding="utf-8")
+    assert live.labels_on_disk() != seen
+    counting.queries.clear()
+    assert live.relabel() == {"examples": 3, "embedded": 3}
+    assert sorted(counting.queries) == sorted(normalize(line.split("\t")[0]) for line in LABELLED.splitlines()[1:])
+    hit = live.search("娃放学后没人管咋办", top_k=1)[0]
+    assert hit.chunk.anchor == "item-2" and hit.ranks["examples"] == 1
+    assert live.search_full("中考哪天报名").labelled_unanswerable is not None
+    assert live.manifest["built_at"] == built_at  # answered with, not rebuilt
+    # The search made before the label still reads the set it was made with.
+    item_2 = next(c for c in live.chunks if c.anchor == "item-2")
+    assert live.nearest_labelled(before, item_2) is None
+
+    # Undo: the row leaves the file, its vote leaves the search; nothing is embedded again.
+    rows = LABELLED.splitlines()
+    (library / "notice_small.questions.tsv").write_text("\n".join([rows[0], *rows[2:]]) + "\n", encoding="utf-8")
+    counting.queries.clear()
+    assert live.relabel() == {"examples": 2, "embedded": 0}
+    assert live.search("娃放学后没人管咋办", top_k=1)[0].chunk.anchor != "item-2"
+
+
+def test_a_question_file_that_cannot_be_read_leaves_the_labels_as_they_were(small_labelled, tmp_path):
+    library, build = tmp_path / "notices", tmp_path / "build"
+    shutil.copytree(small_labelled.library_dir, library)
+    shutil.copytree(small_labelled.build_dir, build)
+    live = Retriever(small_labelled.embedder, library_dir=library, build_dir=build)
+    live.load_last_good()
+    (library / "notice_small.questions.tsv").write_text("no header here\n", encoding="utf-8")
+    assert live.relabel() == {"examples": 3, "embedded": 0}
+    assert live.search("娃放学后没人管咋办", top_k=1)[0].chunk.anchor == "item-2"
