@@ -7,7 +7,7 @@ import sys
 
 BENCHES = ("bench.bench_embedding", "bench.bench_quality", "bench.bench_labelled", "bench.bench_latency",
            "bench.bench_server", "bench.bench_context", "bench.bench_long", "bench.bench_fuzz", "bench.bench_rebuild",
-           "bench.bench_library", "bench.bench_log")
+           "bench.bench_library", "bench.bench_log", "bench.bench_label")
 
 
 def main() -> None:
