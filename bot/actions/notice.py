@@ -124,10 +124,12 @@ class NoticeAction(AnswererAction, abc.ABC):
         answered from a passage, that passage as the context of a follow-up."""
         answered = bool(answer.citations) and not answer.abstained
         first = answer.citations[0] if answered else None
-        # A follow-up (那连南呢) keeps the question it follows as the subject: 那佛冈呢 next still
-        # asks what 建了多少座 asked.
+        # The last question answered from a notice, beside the passage that answered it: a
+        # follow-up (那连南呢) keeps the question it follows (那佛冈呢 next still asks what 建了多少座
+        # asked), and a turn answered from no passage (declined) leaves both as they were.
         follow_up = (answer.debug.get("turn") or {}).get("follow_up") and tracker.get_slot(C.SLOT_LAST_QUESTION)
-        question = tracker.get_slot(C.SLOT_LAST_QUESTION) if follow_up else (answer.question or None)
+        keeps = follow_up or (first is None and not answer.about)
+        question = tracker.get_slot(C.SLOT_LAST_QUESTION) if keeps else (answer.question or None)
         events = [SlotSet(C.SLOT_LAST_QUESTION, question),
                   SlotSet(C.SLOT_CITED, first.anchor if first else None),
                   SlotSet(C.SLOT_DECLINED, bool(answer.abstained))]

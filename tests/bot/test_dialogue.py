@@ -193,6 +193,11 @@ def test_debug_tells_how_each_turn_was_read(bot):
     off = bot.dialogue.handle("debug-turns", "明天天气怎么样", debug=True)[0]["custom"]["debug"]
     assert off["turn"]["follow_up"] is False and off["turn"]["abstain"] is True
     assert off["turn"]["searched"] == "明天天气怎么样"
+    # a declined turn answered from no passage: the next follow-up is of the question that was
+    # answered, beside the passage that answered it
+    after = bot.dialogue.handle("debug-turns", "那英德呢？", debug=True)[0]["custom"]["debug"]
+    assert after["turn"]["follow_up"] is True
+    assert after["turn"]["of"]["question"] == "应急广播建设进展如何" and after["turn"]["of"]["anchor"] == "item-16"
     # the debug is for staff only: a turn without it carries none
     assert "debug" not in bot.dialogue.handle("debug-turns", "还有呢")[0]["custom"]
 
