@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.store import NOTICES_DIR
+from tests.conftest import postgres_server
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = "qingyuan-wlj-xuncha-2025"
@@ -29,13 +30,16 @@ pytestmark = pytest.mark.slow
 def site(bot, tmp_path):
     """The app over the session's bot, its log and staff tables in a temp SQLite file, its
     labels written into a copy of the notices."""
+    return _site(bot, tmp_path, f"sqlite:///{tmp_path / 'log.sqlite3'}")
+
+
+def _site(bot, tmp_path, url: str):
     from bot.convlog import upgrade
     from bot.staff import StaffAccounts
     from server import create_app
 
     library = tmp_path / "notices"
     shutil.copytree(NOTICES_DIR, library)
-    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
     upgrade(url)
     StaffAccounts(url).add("王芳", PASSWORD)
     app = create_app({"TESTING": True, "BOT": bot, "DATABASE_URL": url, "LIBRARY_DIR": str(library),
@@ -280,3 +284,45 @@ def test_staff_add_reads_the_password_from_stdin_and_refuses_a_short_one(tmp_pat
     accounts = StaffAccounts(env["DATABASE_URL"])
     assert accounts.check("李明", PASSWORD) and not accounts.check("李明", "wrong-password")
     assert accounts.names() == ["李明"]
+
+
+def test_the_console_keeps_its_accounts_labels_and_turns_in_postgresql(bot, tmp_path):
+    """DATABASE_URL naming a real PostgreSQL (Debian's, started in a temp directory): sign-in and
+    its throttle, the turns and their filters, 待处理, a label, its conflict, replacement and undo,
+    the CSV and the chart, all on the server's tables."""
+    import sqlalchemy as sa
+
+    with postgres_server() as url:
+        site = _site(bot, tmp_path, url)
+        declined = _citizen(site, "pg-citizen", "图书馆的咖啡好不好喝", "应急广播建设进展如何")
+        assert declined[0]["custom"]["abstained"] and not declined[1]["custom"]["abstained"]
+        client = _signed_in(site)
+        assert client.get("/staff/api/turns").json["total"] == 2
+        assert [r["question"] for r in client.get("/staff/api/turns?declined=1").json["rows"]] == ["图书馆的咖啡好不好喝"]
+        assert [r["question"] for r in client.get("/staff/api/turns?q=应急").json["rows"]] == ["应急广播建设进展如何"]
+        group = next(g for g in client.get("/staff/api/pending").json["groups"] if "咖啡" in g["question"])
+
+        made = client.post("/staff/api/labels", json={"question": group["question"], "doc": SEED, "anchor": "-"})
+        assert made.status_code == 201
+        conflict = client.post("/staff/api/labels", json={"question": group["question"], "doc": SEED, "anchor": "item-10"})
+        assert conflict.status_code == 409 and conflict.json["earlier"]["anchor"] == "-"
+        replaced = client.post("/staff/api/labels", json={"question": group["question"], "doc": SEED,
+                                                          "anchor": "item-10", "replace": True})
+        assert replaced.status_code == 201
+        assert client.delete(f"/staff/api/labels/{replaced.json['label']['id']}").status_code == 200
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text('SELECT anchor, "by", undone_by FROM labels ORDER BY id')).all()
+            accounts = conn.execute(sa.text("SELECT name FROM staff")).scalars().all()
+        engine.dispose()
+        assert [tuple(r) for r in rows] == [("-", "王芳", "王芳"), ("item-10", "王芳", "王芳")]
+        assert accounts == ["王芳"]
+        assert group["question"] not in (site.library / SEED / "questions.tsv").read_text(encoding="utf-8")
+
+        exported = list(csv.reader(io.StringIO(client.get("/staff/api/turns.csv").get_data(as_text=True).lstrip("\ufeff"))))
+        assert len(exported) == 3
+        assert "共 2 个问题，未回答 1 个" in client.get("/staff/api/chart.svg").get_data(as_text=True)
+        outsider = site.test_client()
+        for _ in range(5):
+            assert outsider.post("/staff/api/login", json={"username": "王芳", "password": "wrong"}).status_code == 401
+        assert outsider.post("/staff/api/login", json={"username": "王芳", "password": PASSWORD}).status_code == 429
