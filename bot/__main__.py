@@ -274,25 +274,32 @@ def index(if_needed: bool, quiet: bool) -> None:
 @click.option("--period-start", default=None, help="First day of the comment period (default: the date).")
 @click.option("--period-end", required=True, help="Last day of the comment period, YYYY-MM-DD.")
 @click.option("--area", multiple=True, help="A place under the issuer (repeat for each).")
+@click.option("--field", "field_", default=None,
+              help="The issuer's field, a file in knowledge/fields/ (e.g. health, culture-tourism-sports); "
+                   "default: the common vocabulary only.")
 def add_notice(file: str, doc: str, title: str, issuer: str, date_: str, period_start: str | None,
-               period_end: str, area: tuple[str, ...]) -> None:
+               period_end: str, area: tuple[str, ...], field_: str | None) -> None:
     """Add a notice to the library: write its folder, print the structure read, update the index.
     A running server picks the new index up by itself, every worker, without a restart."""
     from index.embedding import ModelUnavailableError
     from index.store import IndexWriteError
+    from knowledge.fields import field_names
     from knowledge.parser import NoticeParseError, parse_notice
     from knowledge.store import NOTICES_DIR, describe, write_notice
 
     for name, value in (("--date", date_), ("--period-start", period_start), ("--period-end", period_end)):
         if value is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             raise click.UsageError(f"{name} 应为 YYYY-MM-DD：{value} / {name} must be YYYY-MM-DD")
+    if field_ is not None and field_ not in field_names():
+        raise click.UsageError(f"没有这个领域：{field_}；可选：{'、'.join(field_names())} / "
+                               f"no field {field_!r}; choose one of {', '.join(field_names())} (knowledge/fields/)")
     try:
         raw = Path(file).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise click.UsageError("通报文件应为 UTF-8 文本。 / The notice must be UTF-8 text.") from exc
     folder = Path(os.environ.get("LIBRARY_DIR") or NOTICES_DIR)
     meta = {"doc": doc, "title": title, "issuer": issuer, "date": date_, "period_start": period_start or date_,
-            "period_end": period_end, "source": str(file), "area": list(area)}
+            "period_end": period_end, "source": str(file), "field": field_, "area": list(area)}
     try:
         lines, warnings = describe(parse_notice(raw, doc))
         write_notice(folder, raw, meta)

@@ -11,7 +11,7 @@ import re
 
 from bot.citations import Answer, Citation, join_quotes as _join_quotes, node_label as _node_label
 from bot.citations import node_title as _node_title
-from bot.scope import ask_subject, asks_name, knows, main_clause, type_unmet
+from bot.scope import ask_subject, asks_name, knows, main_clause, type_unmet, vocabulary_of
 from bot.turns import Context, Reading, base_anchor as _base_anchor
 from index.text import has_chinese, normalize
 from knowledge.parser import Node
@@ -120,7 +120,7 @@ class FollowUps:
         label = _node_label(last)
         turn.update(searched=f"（不检索）{label}中提到{place}的句子", ask=ask)
         if about and not type_unmet(ask, "。".join(retriever.sentence_text(r) for r in about), tuple(variants),
-                                    retriever.area):
+                                    retriever.area, vocabulary_of(retriever)):
             turn.update(abstain=False, decided_by=f"{label}写到了{place}")
             citation = self._rows_citation(notice, last, about[: self.answerer.max_sentences])
             text = f"根据{self.answerer.notice_title(notice.doc)}{label}，关于{place}：{citation.quote}"
@@ -145,7 +145,7 @@ class FollowUps:
         turn.update(searched=searched, within=[last.anchor], ask=ask)
         # The decisive signals, as on a whole question: 几点开门 asks for a service, 局长叫什么 a name.
         _, features = self.answerer.policy.decide(result, retriever)
-        unmet = type_unmet(ask, passage, subject, retriever.area) or asks_name(ask)
+        unmet = type_unmet(ask, passage, subject, retriever.area, vocabulary_of(retriever)) or asks_name(ask)
         decisive = [f for f in features.get("decisive", []) if f != "type_unmet" and f not in _WHOLE_QUESTION_SIGNALS]
         if unmet or decisive or not has_chinese(question):
             turn.update(abstain=True, decided_by=f"{label}没有写到所问的这类内容" if unmet else

@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from index.text import PLACE_SUFFIX_RE, names, words
+from knowledge.fields import FieldVocabulary, field_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +72,13 @@ _LABELLED_COLUMN = FEATURES.index("labelled_margin")
 LABEL_DECIDES = 0.97
 REGULARISATION_C = 1.0
 
-# 怎么办理 / 怎么办营业执照 ask for a procedure; 出了岔子怎么办(呢) asks what is done about it. 收发工作材料
-# is not 要带什么材料, and 下班后 is the asker's time, not opening hours.
-_SERVICE_RE = re.compile(
-    r"(报名|办理|补办|申请|申报|挂号|预约|退票|退款|多少钱|要不要钱|要钱|免费|优惠|打折|价格|票价|收费|怎么买|哪里买|在哪买|去哪买|"
-    r"要带什么|(?:什么|哪些|需要|要带|准备)\S{0,3}材料|手续|几点|营业时间|开门|关门|鉴定|推荐|怎么交|"
-    r"怎么办(?![呢呀啊吧嘛哇的了啦才好])(?=[\u4e00-\u9fff])|怎么考|报考|考试|怎么退|退钱|"
-    r"怎么去|怎么走|坐车|乘车|坐几路|门票|换证|办证|补证)"
-)
+# How a question asks for a personal service, in any field: a price (多少钱, 要不要钱), where or how
+# to buy, what papers to bring, the time of day, a procedure (怎么办营业执照, not 出了岔子怎么办(呢),
+# which asks what is done about it), how to pay, sit an exam, get a refund or get there, which bus.
+# (收发工作材料 is not 要带什么材料.) What the services are (门票, 挂号, 身份证) is each field's, in
+# knowledge/fields/ (:func:`scope_vocabulary`).
+_SERVICE_ASK = (r"多少钱|要不要钱|要钱|(?:怎么|哪里|在哪|去哪)买|要带什么|(?:什么|哪些|需要|要带|准备)\S{0,3}材料|几点|"
+                r"怎么办(?![呢呀啊吧嘛哇的了啦才好])(?=[\u4e00-\u9fff])|怎么(?:交|考|退|去|走)|(?:坐|乘|搭)几路")
 
 
 _NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)"
@@ -135,21 +135,24 @@ _NOW_RE = re.compile(r"今天|明天|昨天|今晚|昨晚|明晚|今早|后天|�
 _POLITE_RE = re.compile(r"(?:谢谢|多谢|感谢|谢啦|麻烦了|麻烦你了|拜托了?|好吗|好不好|可以吗|请问|您好|你好)[啊呀哈了您你]*")
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!]")
 # Where something is (在哪里, 在哪能查到, 在哪个镇, 什么地方), not where money went (花在哪, 用在哪),
-# when (在哪天, 在哪段时间) nor within what (在哪个监管体系中, 在哪项工作中).
-_ASK_PLACE_RE = re.compile(r"(?<![花用])在哪(?:里|儿|能|可以|可|去|办|查|看|找|买|报|$|(?=[？?吗呀啊呢]))|"
-                           r"在哪(?:个|些|条)(?:地方|位置|场馆|区|县|镇|村|城市|街道|乡镇|路|街|马路)|"
-                           r"什么地方|哪些地方|哪个地方|哪几个地方|哪几处|哪个场馆|什么位置|地点|分布在")
+# when (在哪天, 在哪段时间) nor within what (在哪个监管体系中, 在哪项工作中). A field's kinds of place
+# (在哪个场馆) join the language's (:func:`scope_vocabulary`).
+_ASK_PLACE = (r"(?<![花用])在哪(?:里|儿|能|可以|可|去|办|查|看|找|买|报|$|(?=[？?吗呀啊呢]))|"
+              r"在哪(?:个|些|条)(?:地方|位置|区|县|镇|村|城市|街道|乡镇|路|街|马路{places})|"
+              r"什么地方|哪些地方|哪个地方|哪几个地方|哪几处|什么位置|地点|分布在")
 # Which place or organisation (哪个村, 哪家企业, 哪几个景区): the passage must name one of that kind
-# (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个).
+# (佛冈县汤塘镇, 广东省文物考古研究院), not only count them (全国乡村旅游重点村1个). The kinds are the
+# language's places (村, 镇, 县, 区) and the field's places and offices.
 # (哪个单位负责 is not one: 局党组 and its 领导小组 answer it.)
-_ASK_WHICH_RE = re.compile(r"哪(?:几|一|些)?[个家座所条位]?(村|镇|县|区|景区|场馆|企业|公司|学校|院校|高校|大学|酒店|民宿)|"
-                           r"哪(?:几|一|些)(家)")
+_ASK_WHICH = r"哪(?:几|一|些)?[个家座所条位]?({kinds})|哪(?:几|一|些)(家)"
+_PLACES = ("村", "镇", "县", "区")
 # "Which ones" of any other kind (是哪一个, 哪几个单位, 分别是哪些): the kind is the noun after
 # 哪…, or else the ask's subject; not a time (哪年, 哪天), which the date asks read.
 _ASK_WHICH_ANY_RE = re.compile(r"哪(?:几|一|些)?+(?:个|家|座|所|条|位|项|批|种|类)?+(?![年月天日时里儿])")
-_ORGANISATIONS = ("企业", "公司", "学校", "院校", "高校", "大学", "酒店", "民宿", "家")
 _OFFICE_RE = re.compile(r"[局厅委办]$")
-_ORGANISATION_NAME_RE = re.compile(r"(局|厅|委|办|院|馆|公司|集团|中心|学校|学院|大学|酒店|企业|厂)$")
+# How the name of an office or body ends (…局, …研究院, …博物馆, …集团), besides the field's kinds
+# of organisation (…酒店, …医院).
+_ORGANISATION_ENDS = ("局", "厅", "委", "办", "院", "馆", "公司", "集团", "中心", "学校", "学院", "大学", "企业", "厂")
 _ADDRESS_RE = re.compile(r"[路街道]\S{0,8}(?:号|楼|大厦|大楼)|地址")
 # A person's name: 叫什么名字, or 叫什么 after a title (局长叫什么), not a mechanism's (那个机制叫什么).
 _ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫(?:什么|啥)|叫(?:什么|啥)名字|名字叫(?:什么|啥)|姓名|(?:是|都有)谁[?？吗呀啊]*$|哪[几一些]?位|"
@@ -159,6 +162,50 @@ _ASKS_NAME_RE = re.compile(r"(?:长|书记|主任|领导|负责人|干部)叫(?:
 # 几家, 几座) is answered by any quantity (368座, 8个).
 _SAME_MEASURE = {"人": "[人名位]", "名": "[人名位]", "位": "[人名位]",
                  "元": "元", "块": "元", "钱": "元"}
+
+
+@dataclass(frozen=True)
+class ScopeVocabulary:
+    """A library's field vocabularies (knowledge/fields/) compiled into the patterns the signals read."""
+
+    # a personal service asked for: the language's asks (多少钱, 怎么买) and the fields' services (门票, 挂号)
+    service: re.Pattern
+    # where something is: 在哪里, 在哪个镇, and a field's kinds of place (在哪个场馆)
+    ask_place: re.Pattern
+    # which place or organisation: 哪个村, 哪几个景区, 哪家医院
+    ask_which: re.Pattern
+    # the kinds of organisation (哪家酒店 is answered by a named one: …酒店, …公司)
+    organisations: frozenset
+    # how an organisation's name ends (…局, …研究院, and each kind of organisation)
+    organisation_name: re.Pattern
+
+
+def _alternatives(words) -> str:
+    """Words as regex alternatives, the longest first (景区 before 区)."""
+    return "|".join(re.escape(w) for w in sorted(dict.fromkeys(words), key=lambda w: (-len(w), w)))
+
+
+@functools.lru_cache(maxsize=16)
+def scope_vocabulary(fields: FieldVocabulary | None = None) -> ScopeVocabulary:
+    """The patterns of ``fields`` (a library's :attr:`knowledge.store.Library.fields`), compiled once
+    for each vocabulary; ``None``: the common vocabulary only (knowledge/fields/common.yml)."""
+    if fields is None:
+        fields = field_vocabulary([])
+    places = tuple(p for p in fields.places if p not in _PLACES)
+    organisations = tuple(fields.offices)
+    return ScopeVocabulary(
+        service=re.compile(f"({_SERVICE_ASK}" + (f"|{_alternatives(fields.services)}" if fields.services else "") + ")"),
+        ask_place=re.compile(_ASK_PLACE.replace("{places}", "".join(f"|{re.escape(p)}" for p in places))),
+        ask_which=re.compile(_ASK_WHICH.replace("{kinds}", _alternatives(_PLACES + places + organisations))),
+        organisations=frozenset(organisations + ("家",)),
+        organisation_name=re.compile(f"(?:{_alternatives(_ORGANISATION_ENDS + organisations)})$"),
+    )
+
+
+def vocabulary_of(retriever) -> ScopeVocabulary:
+    """The compiled vocabulary of the notices ``retriever`` searches (their fields, merged)."""
+    library = getattr(retriever, "library", None)
+    return scope_vocabulary(getattr(library, "fields", None))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -177,11 +224,11 @@ def _passage_names(passage: str) -> tuple[str, ...]:
     return tuple(n for sentence in _sentences(passage) for n in _sentence_names(sentence))
 
 
-def _names_one(passage: str, kind: str, area: tuple[str, ...] = ()) -> bool:
+def _names_one(passage: str, kind: str, area: tuple[str, ...], vocabulary: ScopeVocabulary) -> bool:
     """Whether ``passage`` names a place or organisation of ``kind`` (村, 景区, 企业…)."""
     found = _passage_names(passage)
-    if kind in _ORGANISATIONS:
-        return any(_ORGANISATION_NAME_RE.search(n) for n in found)
+    if kind in vocabulary.organisations:
+        return any(vocabulary.organisation_name.search(n) for n in found)
     ours = [place for place in area if place in passage]
     if kind in "县区市" and ours:  # 清城, 连山 name a 县 or 区
         return True
@@ -199,12 +246,16 @@ def _sentences(passage: str) -> list[str]:
     return [s for s in _SENTENCE_RE.split(_TITLE_RE.sub("", passage)) if s.strip()]
 
 
-def _service(text: str, passage: str, subject: tuple[str, ...] = (), heading: str = "") -> bool:
+def _service(text: str, passage: str, subject: tuple[str, ...] = (), heading: str = "",
+             vocabulary: ScopeVocabulary | None = None) -> bool:
     """A personal-service cue in ``text`` that the passage found does not speak of itself: 预约
     in 做好预约团体讲解服务 is that passage's subject when the question is about 讲解, but 申请 in
     申请因私出国 says nothing about 学位怎么申请. A cue the passage's heading names (挂号难 in the
-    problem an item rectifies) is what the passage is about."""
-    for match in _SERVICE_RE.finditer(text):
+    problem an item rectifies) is what the passage is about.
+
+    :param vocabulary: the library's fields (:func:`scope_vocabulary`); default: the common one.
+    """
+    for match in (vocabulary or scope_vocabulary()).service.finditer(text):
         cue = match.group()
         if cue in heading:
             continue
@@ -241,7 +292,8 @@ def asks_name(ask: str) -> bool:
     return bool(_ASKS_NAME_RE.search(ask))
 
 
-def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area: tuple[str, ...] = ()) -> bool:
+def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area: tuple[str, ...] = (),
+               vocabulary: ScopeVocabulary | None = None) -> bool:
     """Whether ``question`` asks for a kind of fact (a phone number, an e-mail address, a place,
     which village or firm, how often, a date, an ordinal, a share, money, a count or a figure) that
     ``passage`` does not state.
@@ -249,7 +301,10 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
     :param subject: the question's own words (synonyms expanded): a count or sum must stand in a
         sentence that shares one of them (31名 counts 干部 promoted, not 人才 recruited).
     :param area: the places of the issuer's area (连南, 清城): names of places without a suffix.
+    :param vocabulary: the library's fields, whose kinds of place and office a which-ask names
+        (:func:`scope_vocabulary`); default: the common one.
     """
+    vocabulary = vocabulary or scope_vocabulary()
     if _ASK_PHONE_RE.search(question):
         return not _PHONE_RE.search(passage)
     if _ASK_EMAIL_RE.search(question):
@@ -260,13 +315,13 @@ def type_unmet(question: str, passage: str, subject: tuple[str, ...] = (), area:
         return False  # 有没有写清楚什么时候做完: asks whether, not when
     if _ASK_ADDRESS_RE.search(question):
         return not _ADDRESS_RE.search(passage)
-    if _ASK_PLACE_RE.search(question):  # an address, or a place in a sentence about the subject
+    if vocabulary.ask_place.search(question):  # an address, or a place in a sentence about the subject
         in_area = lambda sentence: any(place in sentence for place in area)  # noqa: E731
         return not (_ADDRESS_RE.search(passage) or _stated(passage, lambda x: _places(x) or in_area(x), subject))
-    which = _ASK_WHICH_RE.search(question)
+    which = vocabulary.ask_which.search(question)
     if which:
         kind = which.group(1) or which.group(2)
-        return not _names_one(passage, kind, area)
+        return not _names_one(passage, kind, area, vocabulary)
     which_any = _ASK_WHICH_ANY_RE.search(question)
     if which_any and _counted_not_named(passage, _which_kinds(question[which_any.end():], subject)):
         return True  # 是哪一个 of 国家体育旅游示范基地1个: the passage counts them, it names none
@@ -540,6 +595,7 @@ class ScopePolicy:
         known = [w for w in ws if knows(w, vocabulary_text, synonyms)]
         foreign = foreign_names(question, vocabulary_text, synonyms, retriever.issuers)
         top = result.hits[0]
+        vocabulary = vocabulary_of(retriever)
         ask = main_clause(result.query.normalized)  # service, type and name cues read the ask itself
         subject = ask_subject(result.query.normalized, synonyms)
         # The words of the passage found (its text, heading and aliases), with the synonyms' keys
@@ -557,12 +613,13 @@ class ScopePolicy:
         oos = np.sort(sims[labels == "out_of_scope"])[-2:].mean()
         ins = np.sort(sims[labels == "ask_notice"])[-2:].mean()
         return {
-            "service": 1.0 if _service(result.query.normalized, passage, subject, top.chunk.heading) else 0.0,
-            "service_ask": 1.0 if _service(ask, passage, subject, top.chunk.heading) else 0.0,
+            "service": 1.0 if _service(result.query.normalized, passage, subject, top.chunk.heading, vocabulary) else 0.0,
+            "service_ask": 1.0 if _service(ask, passage, subject, top.chunk.heading, vocabulary) else 0.0,
             "max_unknown_idf": max(unknown_idf) if unknown_idf else 0.0,
             "foreign_names": float(len(foreign)),
             "foreign_ordinals": float(foreign_ordinals(result.query.normalized, vocabulary_text)),
-            "type_unmet": 1.0 if type_unmet(ask, top.chunk.text, ask_subject(ask, synonyms), retriever.area) else 0.0,
+            "type_unmet": 1.0 if type_unmet(ask, top.chunk.text, ask_subject(ask, synonyms), retriever.area, vocabulary)
+            else 0.0,
             "asks_name": 1.0 if _ASKS_NAME_RE.search(ask) else 0.0,
             "about_now": 1.0 if _NOW_RE.search(result.query.normalized) else 0.0,
             "labelled_declined": 1.0 if (result.labelled_unanswerable is not None

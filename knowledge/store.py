@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from knowledge.fields import FieldVocabulary, check_name, field_vocabulary
 from knowledge.parser import Notice, NoticeParseError, parse_notice
 from knowledge.questions import Question, load_questions
 
@@ -46,6 +47,9 @@ class NoticeMeta:
     welcome: tuple[str, ...] = field(default=(), compare=False)
     # Query expansions of the notice's own field (喇叭 → 应急广播), merged with the genre's.
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    # The issuer's field (``health``: ``knowledge/fields/health.yml``), whose vocabulary of services,
+    # places and offices the scope reads; empty: the common vocabulary only.
+    field: str = field(default="", compare=False)
 
     def aliases_for(self, anchor: str) -> tuple[str, ...]:
         """The aliases of a chunk; a split item's pieces (``item-4-p2``) share the item's."""
@@ -72,6 +76,8 @@ class Library:
     folder: Path
     # Labelled questions by doc (from ``<doc>.questions.tsv``; a notice may have none).
     questions: dict[str, list[Question]] = field(default_factory=dict)
+    # The vocabulary of the notices' fields, common's included (knowledge/fields/), read once.
+    fields: FieldVocabulary | None = None
 
     def source_files(self) -> list[Path]:
         """The files whose content decides the index (for the manifest's hashes)."""
@@ -150,7 +156,16 @@ def load_meta(path: Path) -> NoticeMeta:
         )
     return NoticeMeta(**{key: _iso(data[key]) for key in _REQUIRED}, aliases=_aliases(path, data.get("aliases")),
                       area=_area(path, data.get("area")), welcome=_strings(path, "welcome", data.get("welcome")),
-                      synonyms=_aliases(path, data.get("synonyms"), "synonyms"))
+                      synonyms=_aliases(path, data.get("synonyms"), "synonyms"), field=_field(path, data.get("field")))
+
+
+def _field(path: Path, raw: object) -> str:
+    if raw is None or raw == "":
+        return ""
+    try:
+        return check_name(raw)
+    except NoticeParseError as exc:
+        raise NoticeParseError(f"元数据文件 {path.name}：{exc}") from None
 
 
 def _area(path: Path, raw: object) -> tuple[str, ...]:
@@ -238,7 +253,7 @@ def load_library(folder: Path | str | None = None) -> Library:
         metas[meta.doc] = meta
         if questions_file.exists():
             labelled[meta.doc] = _load_labelled(questions_file, notices[meta.doc])
-    return Library(notices, metas, folder, labelled)
+    return Library(notices, metas, folder, labelled, field_vocabulary(m.field for m in metas.values()))
 
 
 def merged_synonyms(library: Library, genre: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -263,12 +278,14 @@ def write_notice(folder: Path | str, text: str, meta: dict) -> Path:
     """Check and add one notice to the library as its folder ``<doc>/`` (``notice.txt`` exactly as
     given, ``notice.yml`` from ``meta``). Nothing is written when it cannot be read.
 
-    :raises NoticeParseError: a missing field, a doc already there, or a text without the
-        genre's structure.
+    :raises NoticeParseError: a missing field, a doc already there, a ``field`` with no vocabulary
+        file in ``knowledge/fields/``, or a text without the genre's structure.
     """
     missing = [key for key in _REQUIRED if not meta.get(key)]
     if missing:
         raise NoticeParseError(f"缺少字段：{'、'.join(missing)}。 / Missing: {', '.join(missing)}.")
+    if meta.get("field"):
+        field_vocabulary([meta["field"]])  # an unknown field is refused here, not when the library loads
     doc = str(meta["doc"])
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}", doc):
         raise NoticeParseError(f"doc 只能由字母、数字、- 和 _ 组成：{doc} / doc must be letters, digits, - or _: {doc!r}")

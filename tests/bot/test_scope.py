@@ -3,8 +3,12 @@
 import pytest
 
 from bot.scope import (_ASKS_NAME_RE, abbreviates, knows, _service, ask_subject, foreign_names, foreign_ordinals,
-                       main_clause, type_unmet)
+                       main_clause, scope_vocabulary, type_unmet)
 from index.text import words
+from knowledge.fields import field_vocabulary
+
+# The seed notice's field (its notice.yml: field: culture-tourism-sports), as the library reads it.
+SEED_FIELD = scope_vocabulary(field_vocabulary(["culture-tourism-sports"]))
 
 
 @pytest.mark.parametrize(
@@ -93,7 +97,8 @@ from index.text import words
     ],
 )
 def test_type_unmet(question, passage, unmet):
-    assert type_unmet(question, passage, ask_subject(question, {"公厕": ["旅游厕所"], "邮编": ["邮政编码"]})) is unmet
+    assert type_unmet(question, passage, ask_subject(question, {"公厕": ["旅游厕所"], "邮编": ["邮政编码"]}),
+                      vocabulary=SEED_FIELD) is unmet
 
 
 @pytest.mark.parametrize(
@@ -174,7 +179,7 @@ def test_the_ask_is_the_last_clause(question, clause):
     ],
 )
 def test_service_cues(question, passage, service):
-    assert _service(question, passage, ask_subject(question, {})) is service
+    assert _service(question, passage, ask_subject(question, {}), vocabulary=SEED_FIELD) is service
 
 
 def test_a_word_jieba_glued_a_character_onto_is_known():
