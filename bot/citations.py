@@ -6,6 +6,7 @@ JSON contract is ``Answer.to_dict()``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from knowledge.parser import Node
@@ -38,8 +39,16 @@ class Citation:
             "anchor": self.anchor,
             "passage": self.passage,
             "quote": self.quote,
+            "quotes": self.quotes,
             "score": round(float(self.score), 4),
         }
+
+    @property
+    def quotes(self) -> list[str]:
+        """The quoted sentences one by one, whole and in order, never "……"-joined: what the
+        widget lists under the reply's lead (``quote`` stays the one joined string)."""
+        return [sentence for piece in quote_pieces(self.quote, self.quote_spans)
+                for sentence in _sentences(piece)]
 
 
 @dataclass
@@ -89,6 +98,37 @@ def join_quotes(text: str, spans: list[tuple[int, int]]) -> str:
         out.append(piece)
         prev_end = e
     return "".join(out)
+
+
+def quote_pieces(quote: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The text of each span in ``quote``, which is either :func:`join_quotes` of the spans or the
+    passage they lie in, copied whole.
+
+    :returns: one string per span; the quote split at its "……" when the spans do not fit it.
+    """
+    spans = [(int(s), int(e)) for s, e in spans or []]
+    if spans and all(e > s for s, e in spans):
+        for raw in (False, True):  # joined (only "……" between pieces), then the passage as it stands
+            pos, out, prev_end = 0, [], None
+            for s, e in spans:
+                if prev_end is not None and s > prev_end:
+                    if raw:
+                        pos += s - prev_end
+                    elif quote.startswith("……", pos):
+                        pos += 2
+                out.append(quote[pos:pos + e - s].strip())
+                pos, prev_end = pos + e - s, e
+            if pos == len(quote) and all(out):
+                return out
+    return [piece.strip() for piece in quote.split("……") if piece.strip()]
+
+
+# A sentence ends at 。！？ (and a closing quotation mark or bracket right after); a ； does not end one.
+_SENTENCE_RE = re.compile(r"[^。！？!?]+(?:[。！？!?]+[”’」』）)]*)?")
+
+
+def _sentences(piece: str) -> list[str]:
+    return [m.group().strip() for m in _SENTENCE_RE.finditer(piece) if m.group().strip()]
 
 
 def cite_label(c: Citation, with_notice: bool = True) -> str:
