@@ -15,6 +15,10 @@
   window.__zgqaWidget = true;
 
   var script = document.currentScript;
+  // <script src="…/widget.js" data-render-only>: no launcher and no panel; the page gets
+  // window.zgqaWidget.renderReply(reply, {ask}) to show a reply exactly as the widget does (the
+  // staff console's 试一试).
+  var RENDER_ONLY = !!(script && script.hasAttribute("data-render-only"));
   var BASE = script && script.src ? new URL(script.src, location.href).origin : location.origin;
   // The page's notice (data-doc on the script tag): its welcome, chips and contact, and every
   // question is sent with it (metadata.doc) so the bot answers about that notice first.
@@ -29,96 +33,116 @@
   var STORE = "zgqa-widget:" + BASE;
   var TIMEOUT_MS = 30000;
 
+  // Sizes are in em of .root, whose size is the keyword `medium`: the browser's own font-size
+  // setting (16 px unless the reader changed it). Not rem: inside a Shadow DOM rem is the host
+  // page's <html> size, which a site may set to 62.5 % or anything else. 大字 is `x-large`, 1.5×
+  // medium (24 px). Media queries' em is the browser's setting too. A touch target is at least
+  // 44 CSS px (a finger does not grow with the text) and grows with it: max(44px, …em).
   var CSS = [
     ":host{all:initial}",
     "*{box-sizing:border-box}",
     ".root{font-family:\"PingFang SC\",\"Microsoft YaHei\",\"Noto Sans CJK SC\",\"WenQuanYi Micro Hei\",\"Source Han Sans SC\",sans-serif;",
-    "font-size:16px;line-height:1.6;color:#1f1f1f;-webkit-text-size-adjust:100%}",
-    ".root.large{font-size:24px}",
-    "button,textarea{font:inherit;color:inherit}",
+    "font-size:medium;line-height:1.6;color:#1f1f1f;-webkit-text-size-adjust:100%}",
+    ".root.large{font-size:x-large}",
+    "button,textarea,input{font:inherit;color:inherit;line-height:inherit}",
     ":focus{outline:none}",
-    ":focus-visible{outline:3px solid #0b57d0;outline-offset:2px}",
+    ":focus-visible{outline:.1875em solid #0b57d0;outline-offset:.125em}",
     ".sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}",
-    ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;display:flex;align-items:center;gap:8px;",
-    "min-height:52px;padding:10px 20px;border:2px solid #fff;border-radius:26px;background:#a61b1b;color:#fff;",
-    "font-size:1.125em;font-weight:700;letter-spacing:.05em;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.3)}",
+    ".launcher{position:fixed;right:1.25em;bottom:1.25em;z-index:2147483000;display:flex;align-items:center;gap:.5em;",
+    "min-height:3.25em;padding:.625em 1.25em;border:.125em solid #fff;border-radius:1.625em;background:#a61b1b;color:#fff;",
+    "font-size:1.125em;font-weight:700;letter-spacing:.05em;cursor:pointer;box-shadow:0 .25em .875em rgba(0,0,0,.3)}",
     ".launcher:hover{background:#7f1414}",
-    ".launcher:focus-visible{outline:3px solid #0b57d0;outline-offset:3px}",
-    ".launcher svg{width:24px;height:24px;fill:currentColor}",
+    ".launcher:focus-visible{outline:.1875em solid #0b57d0;outline-offset:.1875em}",
+    ".launcher svg{width:1.5em;height:1.5em;fill:currentColor}",
     ".launcher[hidden]{display:none}",
-    ".panel{position:fixed;right:20px;bottom:20px;z-index:2147483001;display:flex;flex-direction:column;",
-    "width:400px;max-width:calc(100vw - 40px);height:680px;max-height:calc(100vh - 40px);background:#fff;",
-    "border:1px solid #bdbdbd;border-radius:10px;box-shadow:0 8px 32px rgba(0,0,0,.28);overflow:hidden}",
-    ".root.large .panel{width:480px}",
+    ".panel{position:fixed;right:1.25em;bottom:1.25em;z-index:2147483001;display:flex;flex-direction:column;",
+    "width:25em;max-width:calc(100vw - 2.5em);height:42.5em;max-height:calc(100vh - 2.5em);background:#fff;",
+    "border:1px solid #bdbdbd;border-radius:.625em;box-shadow:0 .5em 2em rgba(0,0,0,.28);overflow:hidden}",
+    ".root.large .panel{width:20em;right:.8em;bottom:.8em;max-width:calc(100vw - 1.6em);max-height:calc(100vh - 1.6em)}",
     ".panel[hidden]{display:none}",
-    ".head{display:flex;align-items:center;gap:6px;padding:8px 8px 8px 16px;background:#a61b1b;color:#fff}",
-    ".head h2{flex:1;margin:0;font-size:1.125em;font-weight:700;line-height:1.3}",
-    ".head button{min-width:44px;min-height:44px;padding:4px 10px;border:1px solid rgba(255,255,255,.7);",
-    "border-radius:6px;background:transparent;color:#fff;font-size:.9375em;cursor:pointer}",
+    ".head{display:flex;align-items:center;gap:.375em;padding:.5em .5em .5em 1em;background:#a61b1b;color:#fff}",
+    ".head h2{flex:1;min-width:0;margin:0;font-size:1.125em;font-weight:700;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".head button{min-width:max(44px,1.85em);min-height:max(44px,1.85em);padding:.25em .625em;border:1px solid rgba(255,255,255,.7);",
+    "border-radius:.375em;background:transparent;color:#fff;font-size:.9375em;cursor:pointer}",
     ".head button:hover{background:#7f1414}",
     ".head button[aria-pressed=true]{background:#fff;color:#a61b1b;font-weight:700}",
-    ".head button:focus-visible{outline:3px solid #fff;outline-offset:1px}",
-    ".head .close{font-size:1.5em;line-height:1;padding:0 10px}",
-    ".log{position:relative;flex:1;overflow-y:auto;padding:14px 14px 6px;background:#f6f6f6;overscroll-behavior:contain}",
-    ".msg{margin:0 0 14px;display:flex;flex-direction:column;align-items:flex-start}",
+    ".head button:focus-visible{outline:.1875em solid #fff;outline-offset:1px}",
+    ".head .close{font-size:1.5em;line-height:1;min-width:max(44px,1.2em);min-height:max(44px,1.2em);padding:0 .4em}",
+    ".log{position:relative;flex:1;min-height:0;overflow-y:auto;padding:.875em .875em .375em;background:#f6f6f6;overscroll-behavior:contain}",
+    ".msg{margin:0 0 .875em;display:flex;flex-direction:column;align-items:flex-start}",
     ".msg.user{align-items:flex-end}",
-    ".bubble{max-width:92%;padding:10px 14px;border-radius:12px;white-space:pre-line;word-break:break-word;overflow-wrap:anywhere}",
-    ".bot .bubble{background:#fff;border:1px solid #d6d6d6;border-top-left-radius:4px}",
-    ".user .bubble{background:#a61b1b;color:#fff;border-top-right-radius:4px;white-space:pre-wrap}",
+    ".bubble{max-width:92%;padding:.625em .875em;border-radius:.75em;white-space:pre-line;word-break:break-word;overflow-wrap:anywhere}",
+    ".bot .bubble{background:#fff;border:1px solid #d6d6d6;border-top-left-radius:.25em}",
+    ".user .bubble{background:#a61b1b;color:#fff;border-top-right-radius:.25em;white-space:pre-wrap}",
     ".error .bubble{background:#fff4f4;border:1px solid #c62828;color:#8b1010}",
-    ".quote{display:block;margin:6px 0 2px;padding:2px 0 2px 10px;border-left:4px solid #c98a00;background:#fffbea}",
-    ".who{font-size:.8125em;color:#555;margin:0 4px 2px}",
-    ".sources{max-width:92%;margin-top:6px;width:100%}",
-    ".sources h3,.related h3{margin:4px 4px 2px;font-size:.875em;font-weight:400;color:#555}",
+    ".quote{display:block;margin:.375em 0 .125em;padding:.125em 0 .125em .625em;border-left:.25em solid #c98a00;background:#fffbea}",
+    // A clerk's reply: one lead naming the notice, the item and its heading, then the sentences.
+    ".lead{margin:0}",
+    ".quotes{margin:.375em 0 0;padding:0;list-style:none}",
+    ".quotes li{margin:.375em 0 0;padding:.25em .5em .25em .75em;border-left:.25em solid #c98a00;background:#fffbea}",
+    ".quotes li[hidden]{display:none}",
+    ".rest{margin:.5em 0 0}",
+    ".more{display:inline-flex;align-items:center;min-height:max(44px,1.85em);margin-top:.5em;padding:.25em .875em;border:1px solid #0a4aa6;",
+    "border-radius:1.375em;background:#fff;color:#0a4aa6;cursor:pointer}",
+    ".more:hover{background:#eef4ff}",
+    ".who{font-size:.8125em;color:#555;margin:0 .25em .125em}",
+    ".sources{max-width:92%;margin-top:.375em;width:100%}",
+    ".sources h3,.related h3{margin:.25em .25em .125em;font-size:.875em;font-weight:400;color:#555}",
     ".sources ul{list-style:none;margin:0;padding:0}",
-    ".sources li{margin:4px 0;background:#fff;border:1px solid #d6d6d6;border-left:4px solid #a61b1b;border-radius:6px}",
-    ".sources summary{cursor:pointer;padding:8px 10px;font-weight:700;color:#7f1414;list-style-position:inside}",
+    ".sources li{margin:.25em 0;background:#fff;border:1px solid #d6d6d6;border-left:.25em solid #a61b1b;border-radius:.375em}",
+    ".sources summary{cursor:pointer;min-height:max(44px,1.85em);padding:.5em .625em;font-weight:700;color:#7f1414;list-style-position:inside}",
     ".sources summary:hover{text-decoration:underline}",
-    ".sources blockquote{margin:0 10px 6px;padding:6px 10px;background:#fafafa;border-left:3px solid #c98a00;white-space:pre-line}",
-    ".sources a{display:inline-block;margin:0 10px 10px;color:#0a4aa6;min-height:24px}",
-    ".related{max-width:92%;margin-top:6px}",
-    ".rate{display:flex;flex-wrap:wrap;align-items:center;gap:8px;margin:6px 4px 0;font-size:.875em;color:#555}",
-    ".rate button{min-width:44px;min-height:40px;border:1px solid #999;border-radius:18px;background:#fff;cursor:pointer;font-size:1.1em}",
+    ".sources p{margin:0 .625em .25em}",
+    ".sources blockquote{margin:0 .625em .375em;padding:.375em .625em;background:#fafafa;border-left:.1875em solid #c98a00;white-space:pre-line}",
+    ".sources a{display:inline-flex;align-items:center;min-height:max(44px,1.85em);margin:0 .625em .25em;color:#0a4aa6}",
+    ".related{max-width:92%;margin-top:.375em}",
+    ".rate{display:flex;flex-wrap:wrap;align-items:center;gap:.5em;margin:.375em .25em 0;font-size:.875em;color:#555}",
+    ".rate button{min-width:max(44px,2.1em);min-height:max(44px,2.1em);border:1px solid #999;border-radius:1.6em;background:#fff;cursor:pointer;font-size:1em}",
     ".rate button[aria-pressed=true]{border-color:#a61b1b;background:#fdeaea}",
-    ".why{max-width:92%;margin:6px 4px 0;padding:8px 10px;border:1px solid #ddd;border-radius:8px;background:#fafafa;font-size:.875em}",
-    ".why fieldset{border:0;margin:0;padding:0}.why legend{padding:0;margin-bottom:4px}",
-    ".why label{display:inline-flex;align-items:center;gap:4px;margin:2px 12px 2px 0;min-height:32px}",
-    ".why input[type=text]{width:100%;min-height:36px;margin:4px 0;padding:4px 8px;border:1px solid #999;border-radius:6px;font:inherit}",
-    ".why button{min-height:36px;padding:4px 14px;border:1px solid #a61b1b;border-radius:18px;background:#a61b1b;color:#fff;cursor:pointer}",
-    ".chips{display:flex;flex-wrap:wrap;gap:8px;margin:4px 0}",
-    ".chip{min-height:40px;padding:6px 12px;border:1px solid #a61b1b;border-radius:18px;background:#fff;color:#8b1414;",
+    ".why{max-width:92%;margin:.375em .25em 0;padding:.5em .625em;border:1px solid #ddd;border-radius:.5em;background:#fafafa;font-size:.875em}",
+    ".why fieldset{border:0;margin:0;padding:0}.why legend{padding:0;margin-bottom:.25em}",
+    ".why label{display:inline-flex;align-items:center;gap:.25em;margin:.125em .75em .125em 0;min-height:max(44px,2.1em)}",
+    ".why input[type=radio]{width:1.25em;height:1.25em;margin:0}",
+    ".why input[type=text]{width:100%;min-height:max(44px,2.1em);margin:.25em 0;padding:.25em .5em;border:1px solid #999;border-radius:.375em}",
+    ".why button{min-height:max(44px,2.1em);padding:.25em .875em;border:1px solid #a61b1b;border-radius:1.6em;background:#a61b1b;color:#fff;cursor:pointer}",
+    ".chips{display:flex;flex-wrap:wrap;gap:.5em;margin:.25em 0}",
+    ".chip{min-height:max(44px,1.85em);padding:.375em .75em;border:1px solid #a61b1b;border-radius:1.2em;background:#fff;color:#8b1414;",
     "font-size:.9375em;text-align:left;cursor:pointer}",
     ".chip:hover{background:#fdeaea}",
-    ".retry{margin-top:6px;min-height:40px;padding:6px 16px;border:0;border-radius:6px;background:#a61b1b;color:#fff;cursor:pointer}",
+    ".retry{margin-top:.375em;min-height:max(44px,1.85em);padding:.375em 1em;border:0;border-radius:.375em;background:#a61b1b;color:#fff;cursor:pointer}",
     ".retry:hover{background:#7f1414}",
-    ".typing .bubble{display:flex;gap:5px;align-items:center;min-height:42px}",
-    ".dot{width:8px;height:8px;border-radius:50%;background:#757575;animation:zg 1.2s infinite ease-in-out}",
+    ".msg.typing .bubble{display:flex;gap:.3em;align-items:center;min-height:2.625em}",
+    ".dot{width:.5em;height:.5em;border-radius:50%;background:#757575;animation:zg 1.2s infinite ease-in-out}",
     ".dot:nth-child(2){animation-delay:.2s}.dot:nth-child(3){animation-delay:.4s}",
-    "@keyframes zg{0%,80%,100%{opacity:.3;transform:translateY(0)}40%{opacity:1;transform:translateY(-4px)}}",
+    "@keyframes zg{0%,80%,100%{opacity:.3;transform:translateY(0)}40%{opacity:1;transform:translateY(-.25em)}}",
     "@media (prefers-reduced-motion:reduce){.dot{animation:none}}",
-    ".compose{border-top:1px solid #d6d6d6;padding:10px 12px 6px;background:#fff}",
-    ".row{display:flex;gap:8px;align-items:flex-end}",
-    "textarea{flex:1;min-height:48px;max-height:140px;resize:none;padding:10px 12px;border:1px solid #767676;border-radius:8px;line-height:1.5;background:#fff}",
+    ".compose{border-top:1px solid #d6d6d6;padding:.625em .75em .375em;background:#fff}",
+    ".row{display:flex;gap:.5em;align-items:flex-end}",
+    "textarea{flex:1;min-width:0;min-height:3em;max-height:8.75em;resize:none;padding:.625em .75em;border:1px solid #767676;border-radius:.5em;line-height:1.5;background:#fff}",
     "textarea[aria-invalid=true]{border-color:#c62828;border-width:2px}",
-    ".send{min-width:64px;min-height:48px;padding:0 14px;border:0;border-radius:8px;background:#a61b1b;color:#fff;font-weight:700;cursor:pointer}",
+    ".send{min-width:4em;min-height:3em;padding:0 .875em;border:0;border-radius:.5em;background:#a61b1b;color:#fff;font-weight:700;cursor:pointer}",
     ".send:hover{background:#7f1414}",
     ".send:disabled{background:#8a8a8a;color:#fff;cursor:not-allowed}",
-    ".meta{display:flex;justify-content:space-between;gap:8px;margin-top:4px;font-size:.8125em;color:#555}",
+    ".meta{display:flex;justify-content:space-between;gap:.5em;margin-top:.25em;font-size:.8125em;color:#555}",
     ".count.over{color:#b3261e;font-weight:700}",
-    ".foot{padding:6px 12px 10px;font-size:.8125em;color:#555;background:#fff;line-height:1.5}",
+    ".foot{margin:0;padding:.375em .75em .625em;font-size:.8125em;color:#555;background:#fff;line-height:1.6}",
     ".foot a{color:#0a4aa6}",
-    // Full screen wherever a floating panel would be too small to read: phones, and any screen
-    // at a large browser zoom (1366×768 at 200 % is 683×384 CSS px). FULL_SCREEN below is the same.
-    "@media (max-width:480px),(max-height:560px){",
-    ".panel,.root.large .panel{right:0;bottom:0;left:0;top:0;width:100%;max-width:none;height:100%;max-height:none;border:0;border-radius:0}",
-    ".launcher{right:12px;bottom:12px}",
-    "}",
+    // Full screen (.full, set by fullScreen() below) wherever a floating panel would be too small
+    // to read: phones, any screen at a large zoom (1366×768 at 200 % is 683×384 CSS px), and a
+    // smaller window in 大字. Its size follows the visual viewport (the soft keyboard).
+    ".root.full .panel{right:0;bottom:0;left:0;top:0;width:100%;max-width:none;height:100%;max-height:none;border:0;border-radius:0}",
+    ".root.full .launcher{right:.75em;bottom:.75em}",
     "@media (pointer:coarse){.hint{display:none}}",
-    // A short screen (a phone with its keyboard up, a laptop at 200 % zoom): the conversation keeps
-    // at least half of it; the counter, the hint and the footer fold away (declines and the welcome
-    // still give the phone, and each citation links to the notice).
-    "@media (max-height:560px){.foot,.meta{display:none}.compose{padding:6px 8px}.head{padding:4px 4px 4px 12px}}",
-    "@media (forced-colors:active){.launcher,.send,.chip,.retry{border:2px solid ButtonText}}"
+    // A short screen (a phone with its keyboard up, a laptop at 200 % zoom), or typing on a phone:
+    // the conversation keeps at least half of it; the counter, the hint and the footer fold away
+    // (declines and the welcome still give the phone, and each citation links to the notice).
+    "@media (max-height:35em){.foot,.meta{display:none}.compose{padding:.375em .5em}.head{padding:.25em .25em .25em .75em}",
+    "textarea{min-height:0;height:calc(2.75em + 2px)}.send{min-height:calc(2.75em + 2px)}}",
+    ".root.full.composing .foot,.root.full.composing .meta{display:none}",
+    ".root.full.composing .compose{padding:.375em .5em}",
+    // Rendered into a page (the staff console's 试一试): a reply as the widget shows it, no panel.
+    ".root.inline .msg{margin:0}",
+    "@media (forced-colors:active){.launcher,.send,.chip,.retry,.more{border:2px solid ButtonText}}"
   ].join("\n");
 
   // ---- small DOM helpers: text always goes in as text -----------------------------------------
@@ -180,6 +204,7 @@
   var state = load();
 
   function save() {
+    if (RENDER_ONLY) return;
     try {
       state.messages = state.messages.slice(-60);
       sessionStorage.setItem(STORE, JSON.stringify(state));
@@ -192,7 +217,13 @@
     var remembered = localStorage.getItem(LARGE);
     if (remembered !== null) state.large = remembered === "1";
   } catch (e) { /* storage blocked: per tab only */ }
-  var FULL_SCREEN = window.matchMedia ? window.matchMedia("(max-width:480px),(max-height:560px)") : null;
+  // Full screen where a floating panel would be too small to read (em: the browser's font size):
+  // phones, a laptop at 200 % zoom; in 大字 (1.5×) a window under 720 px (at 16 px) either way.
+  var SMALL = window.matchMedia ? window.matchMedia("(max-width:30em),(max-height:35em)") : null;
+  var SMALL_FOR_LARGE = window.matchMedia ? window.matchMedia("(max-width:45em),(max-height:45em)") : null;
+  function fullScreen() {
+    return !!((SMALL && SMALL.matches) || (state.large && SMALL_FOR_LARGE && SMALL_FOR_LARGE.matches));
+  }
 
   // ---- the UI -----------------------------------------------------------------------------------
 
@@ -211,6 +242,7 @@
 
   var launcher = el("button", {
     type: "button", className: "launcher", "aria-haspopup": "dialog", "aria-expanded": "false", "aria-controls": ids.panel,
+    accesskey: "z", title: "在线咨询（快捷键 Alt+Z）",
     onclick: function () { openPanel(true); }
   }, [chatIcon(), el("span", { text: "在线咨询" })]);
 
@@ -264,7 +296,7 @@
     return el("div", { className: "related", role: "group", "aria-labelledby": titleId }, [
       el("h3", { id: titleId, text: labelText }),
       el("div", { className: "chips" }, list.slice(0, most || 6).map(function (q) {
-        return el("button", { type: "button", className: "chip", onclick: function () { ask(q); } }, [q]);
+        return el("button", { type: "button", className: "chip", onclick: function () { (askHook || ask)(q); } }, [q]);
       }))
     ]);
   }
@@ -274,12 +306,44 @@
     return [c.path, c.heading].filter(Boolean).join(" ");
   }
 
-  function answerBubble(text, citations) {
-    // The quoted sentences stand out inside the answer; the rest is plain text.
+  // A reply reads as a clerk's: one lead naming the notice, the item and its heading, then the
+  // quoted sentences as a short list, each whole (the citation's `quotes`). A long one shows the
+  // lead and its first sentence, the rest behind 展开全文. A reply without `quotes` (an older
+  // server, a stand-in) is shown as its text, the quote set off.
+  var FOLD_QUOTES = 3, FOLD_CHARS = 160;
+
+  function answerBubble(message) {
+    var text = message.text, citations = message.citations;
     var bubble = el("div", { className: "bubble" });
-    var quote = citations && citations[0] && citations[0].quote;
+    var c = citations && citations[0];
+    var quote = c && typeof c.quote === "string" ? c.quote : "";
     var at = quote ? text.indexOf(quote) : -1;
-    if (at >= 0) {
+    var quotes = c && Array.isArray(c.quotes) ? c.quotes.filter(function (q) { return typeof q === "string" && q; }) : [];
+    if (at >= 0 && quotes.length) {
+      var lead = text.slice(0, at).trim() || ("根据" + (c.notice || "通报") + citationLabel(c) + "：");
+      var rest = text.slice(at + quote.length).trim();
+      var listId = "zgqa-q-" + Math.random().toString(36).slice(2, 8);
+      var items = quotes.map(function (q) { return el("li", { text: q }); });
+      var chars = quotes.reduce(function (n, q) { return n + q.length; }, 0);
+      bubble.appendChild(el("p", { className: "lead", text: lead }));
+      bubble.appendChild(el("ul", { id: listId, className: "quotes", "aria-label": "通报原文" }, items));
+      if (quotes.length > FOLD_QUOTES || (quotes.length > 1 && chars > FOLD_CHARS)) {
+        var more = el("button", { type: "button", className: "more", "aria-controls": listId });
+        var show = function (all) {
+          items.forEach(function (li, i) { li.hidden = !all && i > 0; });
+          more.setAttribute("aria-expanded", all ? "true" : "false");
+          more.textContent = all ? "收起" : "展开全文（共" + quotes.length + "句）";
+        };
+        more.addEventListener("click", function () {
+          message.expanded = !message.expanded;
+          show(message.expanded);
+          save();
+        });
+        show(!!message.expanded);
+        bubble.appendChild(more);
+      }
+      if (rest) bubble.appendChild(el("p", { className: "rest", text: rest }));
+    } else if (at >= 0) {
       bubble.appendChild(document.createTextNode(text.slice(0, at)));
       bubble.appendChild(el("span", { className: "quote", text: quote }));
       bubble.appendChild(document.createTextNode(text.slice(at + quote.length)));
@@ -328,7 +392,7 @@
     } else {
       node = el("div", { className: "msg bot" + (message.abstained ? " abstained" : "") }, [
         el("span", { className: "who", text: "咨询助手" }),
-        answerBubble(message.text, message.citations),
+        answerBubble(message),
         sources(message.citations, message.text),
         message.turnId ? rating(message, index) : null,
         // the overview's topics and a topic's items are the answer's own buttons, all of them
@@ -484,12 +548,7 @@
     }).then(function (result) {
       showTyping(false);
       if (result.ok && Array.isArray(result.body)) {
-        result.body.forEach(function (m) {
-          var custom = m.custom || {};
-          add({ role: "bot", text: String(m.text || ""), citations: custom.citations || [], suggestions: custom.suggestions || [],
-                abstained: !!custom.abstained, turnId: typeof custom.turn_id === "string" ? custom.turn_id : null,
-                kind: typeof custom.kind === "string" ? custom.kind : "" });
-        });
+        result.body.forEach(function (m) { add(fromReply(m)); });
         var last = result.body[result.body.length - 1];
         announce(last ? "咨询助手回答：" + summary(last) : "");
       } else {
@@ -506,6 +565,15 @@
       busy = false;
       updateCount();
     });
+  }
+
+  // A reply of the REST channel as the conversation keeps it.
+  function fromReply(m) {
+    var custom = (m && m.custom) || {};
+    return { role: "bot", text: String(m && m.text || ""), citations: Array.isArray(custom.citations) ? custom.citations : [],
+             suggestions: Array.isArray(custom.suggestions) ? custom.suggestions : [], abstained: !!custom.abstained,
+             turnId: typeof custom.turn_id === "string" ? custom.turn_id : null,
+             kind: typeof custom.kind === "string" ? custom.kind : "" };
   }
 
   // What the live region reads: the item and the answer's first sentence, not a whole long answer
@@ -561,17 +629,53 @@
     launcher.setAttribute("aria-expanded", "true");
     state.open = true;
     save();
-    modal();
+    layout();
     // The welcome is read from its first line; a conversation from its end.
     if (state.messages.length) scrollDown(); else log.scrollTop = 0;
     if (focus) input.focus();
+  }
+
+  // Full screen or floating, sized to what the reader can see; then modal() or not.
+  function layout() {
+    var full = fullScreen();
+    root.classList.toggle("full", full);
+    fitVisualViewport();
+    modal();
+  }
+
+  // Full screen, the panel covers the visual viewport: with a phone's soft keyboard up that is
+  // what is left above the keyboard (the layout viewport stays the whole screen in Chrome and
+  // Safari), so the conversation and the input stay in view and the conversation keeps at least
+  // half of it. Pixel values here come from the viewport itself, never from a design size.
+  var vv = window.visualViewport || null;
+  function fitVisualViewport() {
+    var style = panel.style;
+    if (vv && root.classList.contains("full") && !panel.hidden) {
+      style.top = Math.max(0, vv.offsetTop) + "px";
+      style.left = Math.max(0, vv.offsetLeft) + "px";
+      style.width = vv.width + "px";
+      style.height = vv.height + "px";
+      style.bottom = "auto";
+      style.right = "auto";
+    } else {
+      ["top", "left", "width", "height", "bottom", "right"].forEach(function (p) { style.removeProperty(p); });
+    }
+  }
+
+  // Typing on a phone, the hint, the counter and the footer fold away (a compact composer). They
+  // come back a moment after the focus leaves the composer, so a tap on 发送 lands where it aimed.
+  var unfold = null;
+  function compact(on) {
+    clearTimeout(unfold);
+    if (on) root.classList.add("composing");
+    else unfold = setTimeout(function () { root.classList.remove("composing"); }, 250);
   }
 
   // Full screen, the panel is a modal dialog: the page behind is inert (no Tab lands there, a
   // screen reader stays in the dialog). Floating, it is a non-modal dialog.
   var madeInert = [];
   function modal() {
-    var on = !panel.hidden && !!(FULL_SCREEN && FULL_SCREEN.matches);
+    var on = !panel.hidden && root.classList.contains("full");
     panel.setAttribute("aria-modal", on ? "true" : "false");
     madeInert.forEach(function (node) { node.inert = false; node.removeAttribute("aria-hidden"); });
     madeInert = [];
@@ -584,11 +688,17 @@
       }
     });
   }
-  if (FULL_SCREEN && FULL_SCREEN.addEventListener) FULL_SCREEN.addEventListener("change", modal);
+  [SMALL, SMALL_FOR_LARGE].forEach(function (query) {
+    if (query && query.addEventListener) query.addEventListener("change", layout);
+  });
+  if (vv) {
+    vv.addEventListener("resize", fitVisualViewport);
+    vv.addEventListener("scroll", fitVisualViewport);
+  }
 
   function closePanel(focus) {
     panel.hidden = true;
-    modal();
+    layout();
     launcher.hidden = false;
     launcher.setAttribute("aria-expanded", "false");
     state.open = false;
@@ -604,8 +714,9 @@
   }
 
   function applyLarge() {
-    root.className = state.large ? "root large" : "root";
+    root.classList.toggle("large", !!state.large);
     largeBtn.setAttribute("aria-pressed", state.large ? "true" : "false");
+    layout();
   }
 
   function newConversation() {
@@ -624,6 +735,8 @@
   }
 
   input.addEventListener("input", updateCount);
+  form.addEventListener("focusin", function () { compact(true); });
+  form.addEventListener("focusout", function (e) { if (!form.contains(e.relatedTarget)) compact(false); });
   input.addEventListener("keydown", function (e) {
     // Enter sends; Shift+Enter breaks the line; Enter that confirms an IME candidate does neither.
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
@@ -640,13 +753,22 @@
     if (e.key === "Tab") {
       // Tab cycles within the dialog while it has focus (out of it only by Escape or 关闭).
       var items = Array.prototype.filter.call(
-        panel.querySelectorAll("button, a[href], textarea, input, [tabindex]:not([tabindex='-1'])"),
+        panel.querySelectorAll("button, a[href], summary, textarea, input, [tabindex]:not([tabindex='-1'])"),
         function (node) { return !node.disabled && node.getClientRects().length; });
       if (!items.length) return;
       var first = items[0], last = items[items.length - 1], active = shadow.activeElement;
       if (e.shiftKey && (active === first || !panel.contains(active))) { e.preventDefault(); last.focus(); }
       else if (!e.shiftKey && (active === last || !panel.contains(active))) { e.preventDefault(); first.focus(); }
     }
+  });
+
+  // A link to the widget on the page (the demo site's skip link 跳到在线咨询, first on the page):
+  // it opens the panel with the focus in the input, two keystrokes from the top (Tab, Enter).
+  if (!RENDER_ONLY) document.addEventListener("click", function (e) {
+    var link = e.target && e.target.closest ? e.target.closest("a[data-zgqa-open], a[href='#" + host.id + "']") : null;
+    if (!link) return;
+    e.preventDefault();
+    openPanel(true);
   });
 
   function mount() {
@@ -657,6 +779,24 @@
     if (state.open) openPanel(false);
   }
 
-  if (document.body) mount();
+  if (RENDER_ONLY) {
+    // The reply alone, in its own Shadow DOM with the widget's stylesheet: what the staff console
+    // shows staff is what a citizen sees. Chips ask through options.ask; no 👍/👎 (no turn id).
+    var askHook = null;
+    window.zgqaWidget = {
+      renderReply: function (reply, options) {
+        var box = el("div", { className: "zgqa-reply" });
+        box.style.display = "block";
+        var inner = box.attachShadow({ mode: "open" });
+        if (sheet) inner.adoptedStyleSheets = [sheet];
+        else inner.appendChild(el("style", { text: CSS }));
+        var message = fromReply(reply);
+        message.turnId = null;
+        askHook = options && typeof options.ask === "function" ? options.ask : function () {};
+        inner.appendChild(el("div", { className: "root inline", lang: "zh-CN" }, [render(message, -1)]));
+        return box;
+      }
+    };
+  } else if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);
 })();

@@ -1,7 +1,8 @@
 """The widget in Debian's Chromium, driven by Playwright, against the real app on loopback.
 
-Start with ``make browser`` (apt-get installs chromium and a CJK font; never `playwright
-install`). Screenshots of the desktop and mobile views go to bench/screenshots/.
+Start with ``make browser`` (apt-get installs chromium and a CJK font, and axe-core from npm into
+.cache/; never `playwright install`, never a CDN). Screenshots of the desktop, phone, large-text
+and keyboard-up views go to bench/screenshots/ (the README's).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import pytest
 from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "bench" / "screenshots"
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "bench" / "screenshots"
+AXE = REPO / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+DOC = "qingyuan-wlj-xuncha-2025"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 XSS = "<img src=x onerror=alert(1)>"
@@ -102,7 +106,29 @@ def shadow_eval(page, body: str):
     return page.evaluate(f"() => {{ const root = document.querySelector('{HOST_SEL}').shadowRoot; {body} }}")
 
 
-def test_ask_follow_citation_and_see_item_16_highlighted(page, context, live):
+def axe(page) -> list:
+    """axe-core's WCAG 2.1 AA violations on the page, the widget's open shadow root included
+    (axe-core from .cache/, injected: the context needs ``bypass_csp=True``)."""
+    if not page.evaluate("() => !!window.axe"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa']})).violations")
+    return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in result]
+
+
+def assert_clerks_reply(reply, notice_text: str, item: str, heading: str) -> list[str]:
+    """A lead naming the notice, the item and its heading, then the quoted sentences as a list,
+    each whole (no "……"), each the notice's own words. Returns the list's texts."""
+    lead = reply.locator(".bubble .lead").inner_text()
+    assert "《关于八届市委第五轮巡察整改进展情况的通报》" in lead and f"第{item}条" in lead and heading in lead, lead
+    quotes = reply.locator(".bubble ul.quotes > li").all_text_contents()
+    assert quotes, "no list of quoted sentences"
+    for quote in quotes:
+        assert "……" not in quote and quote.strip() and quote in notice_text, quote
+        assert quote.rstrip("”’）)").endswith(("。", "！", "？", "；")), quote  # a whole sentence
+    return quotes
+
+
+def test_ask_follow_citation_and_see_item_16_highlighted(page, context, live, bot):
     panel = open_widget(page, live + "/")
     assert "您好" in panel.locator(".welcome .bubble").inner_text()
     chips = panel.locator(".welcome .chip")
@@ -124,7 +150,8 @@ def test_ask_follow_citation_and_see_item_16_highlighted(page, context, live):
     assert top_of_log <= question_box["y"] <= top_of_log + 40
     bubble = reply.locator(".bubble")
     assert "第16条" in bubble.inner_text()
-    assert reply.locator(".bubble .quote").count() == 1  # the quoted sentences stand out
+    # a clerk's reply: the lead, then the quoted sentences as a list, set off
+    assert_clerks_reply(reply, bot.retriever.library.notices[DOC].text, "16", "大力推进应急广播系统建设")
     related = reply.locator(".related .chip")
     assert 2 <= related.count() <= 3
     # New answers are announced.
@@ -250,6 +277,7 @@ def test_keyboard_only(page, live):
     assert shadow_eval(page, "return root.activeElement.getAttribute('aria-pressed')") == "true"
     assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "24px"
     SHOTS.mkdir(parents=True, exist_ok=True)
+    shadow_eval(page, "const log = root.querySelector('.log'); log.scrollTop = [...log.querySelectorAll('.msg.user')].pop().offsetTop - 8;")
     page.screenshot(path=str(SHOTS / "widget-large-text.png"))
 
     # Escape closes the panel and gives focus back to the launcher.
@@ -516,3 +544,217 @@ def test_feedback_from_the_widget_is_stored_with_the_turn(bot, browser, tmp_path
     finally:
         context.close()
         server.stop()
+
+
+# ---- issue 15: answers that read like a clerk's reply, every screen, the skip link ----------------
+
+def test_a_long_answer_is_a_lead_and_a_list_folded_behind_expand(browser, live, bot):
+    """第十六条 quotes the whole item: the lead and its first sentence show, the rest folds behind
+    展开全文 (aria-expanded); axe-core finds nothing folded, expanded, or in 大字."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    try:
+        open_widget(page, live + "/")
+        notice_text = bot.retriever.library.notices[DOC].text
+        reply = ask(page, "第十六条")
+        quotes = assert_clerks_reply(reply, notice_text, "16", "大力推进应急广播系统建设")
+        assert len(quotes) >= 4 and quotes[0].startswith("一是")
+        items = reply.locator(".bubble ul.quotes > li")
+        more = reply.locator("button.more")
+        assert more.inner_text() == f"展开全文（共{len(quotes)}句）"
+        assert more.get_attribute("aria-expanded") == "false"
+        assert more.get_attribute("aria-controls") == reply.locator("ul.quotes").get_attribute("id")
+        assert [items.nth(i).is_visible() for i in range(len(quotes))] == [True] + [False] * (len(quotes) - 1)
+        assert axe(page) == []  # folded
+
+        more.click()
+        assert more.get_attribute("aria-expanded") == "true" and more.inner_text() == "收起"
+        assert all(items.nth(i).is_visible() for i in range(len(quotes)))
+        assert axe(page) == []  # expanded
+        # the folding is kept with the conversation: still expanded after a reload
+        page.reload()
+        again = answers(page).last
+        again.locator("ul.quotes").wait_for()
+        assert again.locator(".more").get_attribute("aria-expanded") == "true"
+
+        # a short answer is not folded: a lead and every quoted sentence
+        short = ask(page, "应急广播建设进展如何")
+        assert_clerks_reply(short, notice_text, "16", "大力推进应急广播系统建设")
+        assert short.locator(".more").count() == 0
+
+        page.get_by_role("button", name="大字").click()
+        assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "24px"
+        assert round(shadow_eval(page, "return parseFloat(getComputedStyle(root.querySelector('.quotes li')).lineHeight)"
+                                       " / parseFloat(getComputedStyle(root.querySelector('.quotes li')).fontSize)"), 3) >= 1.6
+        assert axe(page) == []  # large text
+    finally:
+        context.close()
+
+
+def test_the_api_gives_each_quoted_sentence_whole(live, bot):
+    """The citation's ``quotes``: the spans of ``quote_spans`` one by one, split into whole
+    sentences, in order; ``quote`` and ``text`` are as they were."""
+    import json
+    import urllib.request
+
+    text = bot.retriever.library.notices[DOC].text
+    for question in ("应急广播建设进展如何", "第十六条", "固定资产管理"):
+        body = json.dumps({"sender": f"quotes-{question}", "message": question}).encode()
+        request = urllib.request.Request(live + "/webhooks/rest/webhook", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            reply = json.loads(response.read())[-1]
+        cite = reply["custom"]["citations"][0]
+        assert cite["quote"] in reply["text"]
+        assert cite["quotes"] and all("……" not in q and q in text for q in cite["quotes"])
+        spans_text = "".join(text[s:e] for s, e in cite["spans"])
+        assert "".join(cite["quotes"]) == "".join(spans_text.split())  # every span, whole, in order
+
+
+# (width, height, device scale factor, phone): a laptop, a phone, a narrow phone, and the laptop at
+# 200 % zoom (half the CSS pixels, twice the device pixels).
+SCREENS = {"laptop-1366x768": (1366, 768, 1, False), "phone-375x740": (375, 740, 2, True),
+           "phone-320x640": (320, 640, 2, True), "laptop-200%-zoom": (683, 384, 2, False)}
+
+
+def _conversation_share(page) -> float:
+    """The conversation pane's height over the visual viewport's."""
+    return shadow_eval(page, "return root.querySelector('.log').getBoundingClientRect().height / visualViewport.height")
+
+
+@pytest.mark.parametrize("screen", list(SCREENS), ids=list(SCREENS))
+def test_the_conversation_keeps_half_the_screen_with_the_keyboard_up(browser, live, screen):
+    width, height, scale, phone = SCREENS[screen]
+    context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale,
+                                  is_mobile=phone, has_touch=phone, locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    try:
+        open_widget(page, live + "/")
+        ask(page, "第十六条")
+        assert _conversation_share(page) >= 0.5
+        if screen == "laptop-200%-zoom":
+            assert shadow_eval(page, "return root.querySelector('.panel').getAttribute('aria-modal')") == "true"
+            page.get_by_role("button", name="大字").click()
+            assert _conversation_share(page) >= 0.5
+            return  # a laptop has no soft keyboard
+        # the soft keyboard takes half the screen: the panel fits what is left, the input in view,
+        # and the conversation keeps at least half of it (also in 大字)
+        page.get_by_label("请输入您的问题").focus()
+        page.set_viewport_size({"width": width, "height": height // 2})
+        page.wait_for_function(f"() => visualViewport.height <= {height // 2}")
+        for large in (False, True):
+            if large:
+                page.get_by_role("button", name="大字").click()
+                page.get_by_label("请输入您的问题").focus()
+            page.wait_for_timeout(100)
+            panel = page.locator(f"{HOST_SEL} .panel").bounding_box()
+            assert panel["y"] >= 0 and panel["y"] + panel["height"] <= height // 2 + 1
+            assert _conversation_share(page) >= 0.5, (screen, large)
+            assert page.get_by_label("请输入您的问题").is_visible()
+            assert not page.locator(f"{HOST_SEL} .foot").is_visible()  # folded while typing / short
+            assert shadow_eval(page, "return root.querySelector('.panel').getAttribute('aria-modal')") == "true"
+        if screen == "phone-375x740":
+            page.get_by_role("button", name="大字").click()  # back to normal text for the picture
+            page.get_by_label("请输入您的问题").focus()
+            page.get_by_label("请输入您的问题").fill("应急广播什么时候建好")
+            page.screenshot(path=str(SHOTS / "widget-mobile-keyboard.png"))
+            # The visual viewport smaller than the layout viewport, as Chrome and Safari make it for
+            # the keyboard (here by Chromium's page scale, the only way headless Chromium shrinks
+            # one without the other): the panel covers exactly the visual viewport.
+            page.set_viewport_size({"width": width, "height": height})
+            cdp = context.new_cdp_session(page)
+            cdp.send("Emulation.setPageScaleFactor", {"pageScaleFactor": 2})
+            page.wait_for_function("() => visualViewport.scale === 2")
+            page.wait_for_timeout(100)
+            fit = shadow_eval(page, "const r = root.querySelector('.panel').getBoundingClientRect(), v = visualViewport;"
+                                    "return [r.x - v.offsetLeft, r.y - v.offsetTop, r.width - v.width, r.height - v.height,"
+                                    " v.height < innerHeight];")
+            assert [abs(round(x)) for x in fit[:4]] == [0, 0, 0, 0] and fit[4] is True, fit
+            assert _conversation_share(page) >= 0.5
+            cdp.send("Emulation.setPageScaleFactor", {"pageScaleFactor": 1})
+        if phone:
+            assert axe(page) == []  # a phone, keyboard up
+    finally:
+        context.close()
+
+
+def test_touch_targets_are_at_least_44_px(browser, live):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2, locale="zh-CN")
+    page = context.new_page()
+    try:
+        open_widget(page, live + "/")
+        reply = ask(page, "第十六条")
+        reply.locator(".sources summary").first.click()
+        small = shadow_eval(page, """
+            return [...root.querySelectorAll('button, summary, a[href], textarea')]
+              .filter(e => e.getClientRects().length && !e.closest('.foot'))  // the footer's link is in a sentence
+              .map(e => [e.className || e.tagName, e.textContent.trim().slice(0, 12), e.getBoundingClientRect().height])
+              .filter(([, , h]) => h < 44);""")
+        assert small == []
+    finally:
+        context.close()
+
+
+def test_the_widget_follows_the_browsers_font_size_setting(browser, live):
+    """em of a `medium` root: a reader who set 20 px in the browser gets 20 px, and 30 px in 大字
+    (a site's own <html> size does not shrink it)."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        cdp = context.new_cdp_session(page)
+        cdp.send("Page.enable")
+        cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 20, "fixed": 16}})
+        open_widget(page, live + "/")
+        size = "return parseFloat(getComputedStyle(root.querySelector(SEL)).fontSize)"
+        assert shadow_eval(page, size.replace("SEL", "'.root'")) == 20
+        assert shadow_eval(page, size.replace("SEL", "'.send'")) == 20
+        page.get_by_role("button", name="大字").click()
+        assert shadow_eval(page, size.replace("SEL", "'.root'")) == 30
+        assert shadow_eval(page, size.replace("SEL", "'.foot'")) >= 24
+    finally:
+        context.close()
+
+
+def test_on_a_laptop_the_floating_panel_is_a_non_modal_dialog_that_keeps_the_tab(browser, live):
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        open_widget(page, live + "/")
+        ask(page, "应急广播建设进展如何")
+        assert shadow_eval(page, "return root.querySelector('.panel').getAttribute('aria-modal')") == "false"
+        assert page.evaluate("() => Array.from(document.body.children).some(n => n.inert)") is False
+        seen = set()
+        for key in ["Tab"] * 30 + ["Shift+Tab"] * 30:  # round and round within the panel
+            page.keyboard.press(key)
+            assert page.evaluate("() => document.activeElement && document.activeElement.id") == "zgqa-widget-host"
+            seen.add(shadow_eval(page, "return root.activeElement && root.activeElement.className"))
+        assert {"send", "close", "chip"} <= seen or {"close", "chip"} <= seen
+    finally:
+        context.close()
+
+
+def test_the_skip_link_reaches_the_question_box_in_two_keystrokes(browser, live):
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    try:
+        page.goto(live + "/")
+        page.wait_for_selector(HOST_SEL, state="attached")
+        page.keyboard.press("Tab")
+        skip = page.get_by_role("link", name="跳到在线咨询")
+        assert skip.evaluate("e => e === document.activeElement") and skip.is_visible()  # shown when focused
+        assert axe(page) == []
+        page.keyboard.press("Enter")
+        assert shadow_eval(page, "return root.activeElement && root.activeElement.tagName") == "TEXTAREA"
+        assert shadow_eval(page, "return root.querySelector('.panel').hidden") is False
+        page.keyboard.press("Escape")
+        # the launcher's access key (Alt+Z in Chromium on Windows and Linux) opens it from anywhere;
+        # sent as Chromium's own key events (Playwright's press sends no character with Alt)
+        cdp = context.new_cdp_session(page)
+        for kind in ("rawKeyDown", "char", "keyUp"):
+            cdp.send("Input.dispatchKeyEvent", {"type": kind, "modifiers": 1, "key": "z", "code": "KeyZ",
+                                                "windowsVirtualKeyCode": 90, **({"text": "z", "unmodifiedText": "z"} if kind == "char" else {})})
+        page.wait_for_function(f"() => !document.querySelector('{HOST_SEL}').shadowRoot.querySelector('.panel').hidden")
+        assert shadow_eval(page, "return root.activeElement && root.activeElement.tagName") == "TEXTAREA"
+    finally:
+        context.close()
