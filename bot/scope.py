@@ -227,13 +227,17 @@ def _passage_names(passage: str) -> tuple[str, ...]:
 def _names_one(passage: str, kind: str, area: tuple[str, ...], vocabulary: ScopeVocabulary) -> bool:
     """Whether ``passage`` names a place or organisation of ``kind`` (村, 景区, 企业…)."""
     found = _passage_names(passage)
-    if kind in vocabulary.organisations:
-        return any(vocabulary.organisation_name.search(n) for n in found)
-    ours = [place for place in area if place in passage]
-    if kind in "县区市" and ours:  # 清城, 连山 name a 县 or 区
+    organisation = kind in vocabulary.organisations
+    if organisation and any(vocabulary.organisation_name.search(n) for n in found):
         return True
-    # 汤塘镇 after its county (佛冈县汤塘镇), not any word after 全市 (全市旅游景区); or a name
-    # jieba keeps whole (连樟村)
+    if kind == "家":  # 哪家, of no kind named: only a name ending like an organisation's answers it
+        return False
+    ours = [place for place in area if place in passage]
+    if not organisation and kind in "县区市" and ours:  # 清城, 连山 name a 县 or 区
+        return True
+    # 汤塘镇 after its county (佛冈县汤塘镇), not any word after 全市 (全市旅游景区); an organisation
+    # named by its place, where jieba tags only the place (东坪县人民医院); or a name jieba keeps
+    # whole (连樟村)
     places = [n for n in found if PLACE_SUFFIX_RE.search(n)] + ours
     after_place = places and re.search(
         "(?:" + "|".join(map(re.escape, places)) + rf")[\u4e00-\u9fff]{{0,4}}{kind}", passage)

@@ -1,4 +1,7 @@
-"""The abstention signals that need no model: what kind of fact a question asks for, names."""
+"""The abstention signals: what kind of fact a question asks for, names, the fields' vocabularies (pure
+logic, no model); then the real bot over three notices of three fields, declining and answering."""
+
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +214,98 @@ def test_a_notice_with_no_labelled_questions_is_judged_by_the_model_learnt_witho
 
     again = ScopeModel.from_json(model.to_json())
     assert again.probability(row) == pytest.approx(p, abs=1e-4)
+
+
+# ---- the fields' vocabularies, on the real bot over three notices of three fields -----------------
+
+HEALTH_FIELD = scope_vocabulary(field_vocabulary(["health"]))
+COMMON_ONLY = scope_vocabulary(None)
+# 第6条 of the health notice (tests/data/library/hexi-wjj-xuncha-2025): bookings and payments, no reimbursement.
+HEALTH_ITEM_6 = ("推动市属5家公立医院全面开展分时段预约诊疗；推行诊间结算、床旁结算；依托“河西健康”微信公众号提供"
+                 "挂号、缴费、查询检查报告等8项线上服务。")
+
+
+@pytest.mark.parametrize(
+    "question, field, service",
+    [("医保怎么报销", HEALTH_FIELD, True), ("医保怎么报销", SEED_FIELD, False), ("医保怎么报销", COMMON_ONLY, False),
+     ("景区门票多少钱", SEED_FIELD, True), ("景区门票贵不贵", HEALTH_FIELD, False),
+     ("身份证丢了怎么补办", COMMON_ONLY, True),  # common to every field
+     ("在公众号上能挂号吗", HEALTH_FIELD, False)],  # the passage speaks of 挂号 itself
+)
+def test_a_service_is_one_of_the_fields_of_the_library(question, field, service):
+    assert _service(question, HEALTH_ITEM_6, ask_subject(question, {}), vocabulary=field) is service
+
+
+def test_which_one_of_a_fields_kind_of_organisation_must_be_named():
+    counted, named = "对全市38家二级以上医疗机构开展全覆盖检查。", "在东坪县人民医院、南溪区人民医院设立综合服务中心。"
+    assert type_unmet("是哪几家医院", counted, vocabulary=HEALTH_FIELD)
+    assert not type_unmet("是哪几家医院", named, vocabulary=HEALTH_FIELD)
+    assert type_unmet("哪个景区出过安全事故", "全市旅游景区开展安全检查。", vocabulary=SEED_FIELD)
+    assert not type_unmet("哪个景区出过安全事故", "全市旅游景区开展安全检查。", vocabulary=HEALTH_FIELD)
+
+
+def test_the_compiled_vocabulary_is_made_once_for_each_vocabulary():
+    assert scope_vocabulary(field_vocabulary(["health"])) is HEALTH_FIELD
+
+
+SEED_DOC, HEXI, NANSHAN = "qingyuan-wlj-xuncha-2025", "hexi-wjj-xuncha-2025", "nanshan-jtj-xuncha-2024"
+
+
+@pytest.fixture(scope="module")
+def three(bot, index_dir, tmp_path_factory):
+    """The bot over the seed and the health and transport notices (tests/data/library/, no labelled
+    questions of their own), on the session's model; its index starts from the session's, so only
+    the two notices' passages are embedded."""
+    import shutil
+
+    from bot.runtime import build_bot
+    from knowledge.store import NOTICES_DIR
+
+    root = tmp_path_factory.mktemp("three-fields")
+    shutil.copytree(NOTICES_DIR / SEED_DOC, root / "notices" / SEED_DOC)
+    for doc in (HEXI, NANSHAN):
+        shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "library" / doc, root / "notices" / doc)
+    shutil.copytree(index_dir, root / "index")
+    built = build_bot({"LIBRARY_DIR": str(root / "notices"), "INDEX_DIR": str(root / "index")}, embedder=bot.embedder)
+    built.warm_up()
+    return built
+
+
+def _declined(bot, question: str, doc: str | None) -> bool:
+    return bot.answerer.answer(question, page=doc).abstained
+
+
+@pytest.mark.parametrize(
+    "question, doc",
+    [("医保怎么报销", HEXI), ("在哪里可以打疫苗", HEXI), ("体检要多少钱", HEXI), ("身份证怎么补办", HEXI),
+     ("明天天气怎么样", HEXI), ("违章罚单怎么交", NANSHAN), ("汽车年检要带什么材料", NANSHAN), ("明天天气怎么样", NANSHAN)],
+)
+def test_a_notice_with_no_labelled_questions_declines_what_it_does_not_answer(three, question, doc):
+    assert not three.retriever.library.questions.get(doc)
+    assert _declined(three, question, doc)
+
+
+@pytest.mark.parametrize(
+    "question, doc, anchor",
+    [("挂号难的问题整改了吗", HEXI, "item-6"), ("检查检验结果互认扩大到多少项", HEXI, "item-5"),
+     ("医药代表怎么接待", HEXI, "item-4")],
+)
+def test_a_notice_with_no_labelled_questions_still_answers_from_its_items(three, question, doc, anchor):
+    answer = three.answerer.answer(question, page=doc)
+    assert not answer.abstained and (answer.citations[0].doc, answer.citations[0].anchor) == (doc, anchor)
+
+
+SEED_OUT_OF_SCOPE = ["门票多少钱", "青塘遗址门票多少钱", "博物馆几点开门", "演唱会门票怎么退", "图书馆办证要带什么材料",
+                     "驾照怎么换"]
+
+
+@pytest.mark.parametrize(
+    "question, doc",
+    [(q, None) for q in SEED_OUT_OF_SCOPE] + [(q, SEED_DOC) for q in SEED_OUT_OF_SCOPE]
+    # another field's service, on the seed's page (with no page, the health notice's 第6条 on
+    # booking through its WeChat account answers it)
+    + [("市人民医院怎么挂号", SEED_DOC)],
+)
+def test_the_seeds_out_of_scope_questions_are_declined_with_the_other_notices_loaded(three, bot, question, doc):
+    assert _declined(bot, question, None)  # the seed alone
+    assert _declined(three, question, doc)
