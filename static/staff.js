@@ -82,30 +82,36 @@
   });
 
   /* ---- 试一试 ------------------------------------------------------------------------------ */
+  // Each reply is drawn by the widget's own code (widget.js, data-render-only), so staff see exactly
+  // what a citizen would; beside it, why (in plain Chinese) and the 详细 data.
   var trySender = "try-" + Math.random().toString(36).slice(2);
   var tryForm = document.getElementById("try-form");
   var tryLog = document.getElementById("try-log");
+  function showReply(m) {
+    if (window.zgqaWidget && window.zgqaWidget.renderReply) return window.zgqaWidget.renderReply(m, { ask: ask });
+    var reply = el("div", { className: "reply" }, [el("p", { text: m.text })]);  // widget.js did not load
+    ((m.custom && m.custom.citations) || []).forEach(function (c) {
+      reply.appendChild(el("p", { className: "cite" }, [el("a", { href: c.url, target: "_blank", rel: "noopener",
+        text: "出处：" + (c.notice || "") + (c.number ? "第" + c.number + "条 " : "") + (c.heading || "") })]));
+    });
+    return reply;
+  }
   function ask(text) {
     var doc = document.getElementById("try-doc").value || null;
-    var turn = el("div", { className: "turn" }, [el("p", { className: "asked", text: "问：" + text })]);
+    var replies = el("div", { className: "replies" });
+    var explain = el("div", { className: "explain" });
+    var turn = el("div", { className: "turn" }, [el("p", { className: "asked", text: "问：" + text }),
+      el("div", { className: "turn-body" }, [replies, explain])]);
     tryLog.appendChild(turn);
     call("POST", "try", { sender: trySender, message: text, doc: doc }).then(function (r) {
-      if (r.status !== 200) { turn.appendChild(el("p", { className: "error", text: r.data.message || "出错了" })); return; }
-      (r.data.messages || []).forEach(function (m) {
-        var reply = el("div", { className: "reply" }, [el("p", { text: m.text })]);
-        (m.custom.citations || []).forEach(function (c) {
-          reply.appendChild(el("p", { className: "cite" }, [el("a", { href: c.url, target: "_blank", rel: "noopener",
-            text: "出处：" + (c.notice || "") + (c.number ? "第" + c.number + "条 " : "") + (c.heading || "") })]));
-        });
-        turn.appendChild(reply);
-      });
+      if (r.status !== 200) { replies.appendChild(el("p", { className: "error", text: r.data.message || "出错了" })); return; }
+      (r.data.messages || []).forEach(function (m) { replies.appendChild(showReply(m)); });
       if (r.data.explanation) {
-        turn.appendChild(el("p", { className: "why" }, [el("strong", { text: "为什么：" }),
+        explain.appendChild(el("p", { className: "why" }, [el("strong", { text: "为什么：" }),
           document.createTextNode(r.data.explanation.summary)]));
       }
-      var details = el("details", {}, [el("summary", { text: "详细" }),
-        el("pre", { text: JSON.stringify(r.data.details, null, 2) })]);
-      turn.appendChild(details);
+      explain.appendChild(el("details", {}, [el("summary", { text: "详细" }),
+        el("pre", { text: JSON.stringify(r.data.details, null, 2) })]));
       turn.scrollIntoView({ block: "nearest" });
     });
   }

@@ -93,7 +93,23 @@ def test_the_console_end_to_end(served, page, tmp_path):
     page.click("#try-form button[type=submit]")
     why = page.wait_for_selector(".why")
     assert "第16条" in why.inner_text() and "把握" in why.inner_text()
+    # the reply exactly as the widget shows it, drawn by widget.js itself: the lead, the quoted
+    # sentences as a list, 出处 and the related questions, which ask again through 试一试
+    reply = page.locator("#try-log .turn").first.locator(".zgqa-reply")
+    assert "第16条" in reply.locator(".bubble .lead").inner_text()
+    assert reply.locator(".bubble ul.quotes > li").count() >= 1
+    assert reply.locator(".sources summary").first.inner_text() == "第16条 大力推进应急广播系统建设"
+    assert page.locator("#zgqa-widget-host").count() == 0  # no launcher on the console
+    chip = reply.locator(".related .chip").first
+    asked = chip.inner_text()
+    chip.click()
+    second = page.locator("#try-log .turn").nth(1)
+    second.locator(".why").wait_for()
+    assert second.locator(".asked").inner_text() == "问：" + asked
+    assert second.locator(".zgqa-reply .bubble").count() >= 1
     assert _axe(page) == []
+    page.locator("#try-log .turn").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(REPO / "bench" / "screenshots" / "staff-try.png"), full_page=False)
 
     # 群众提问: the markup is text, the chart renders, the CSV downloads
     page.click("#tab-turns")
