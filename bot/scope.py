@@ -4,8 +4,9 @@ A similarity threshold alone cannot separate in- from out-of-scope questions: th
 overlap (bench/RESULTS.md). Several weak signals together can:
 
 - ``service`` / ``service_ask``: the question (``service_ask``: its last clause, where a Chinese
-  question puts its ask) asks for a personal service (报名, 办理, 多少钱, 几点…) that the passage
-  found does not itself speak of — a progress notice on rectification never answers those;
+  question puts its ask) asks for a personal service (多少钱, 几点, 怎么买…, and the services of the
+  library's fields: 办理, 门票, 挂号, from knowledge/fields/) that the passage found does not itself
+  speak of — a progress notice on rectification never answers those;
 - ``max_unknown_idf``: how specific the most specific word is that the notice never uses;
 - ``foreign_names``: places and bodies the question names and the notice never does (韶关市,
   教育局), other than the issuer's own area (阳山县) and short forms of the issuer's name (文广局):
@@ -16,7 +17,7 @@ overlap (bench/RESULTS.md). Several weak signals together can:
 - ``coverage`` / ``idf_coverage``: the share of the question's words (plain and IDF-weighted)
   that the notice or the synonym list knows; ``unknown``: how many it does not;
 - ``type_unmet``: the ask wants a kind of fact — a phone number, an e-mail or postal address, a
-  place, which village or firm, a date or duration, a share, a sum of money, a count (几枚, 多少人,
+  place, which village or firm (or which of a field's kinds of place and office), a date or duration, a share, a sum of money, a count (几枚, 多少人,
   多少游客) or a figure (收入是多少) — and the passage found states none of that kind (a place, a
   count or a sum must stand in a sentence about the subject; a village or firm must be named, not
   only counted): the notice talks about the subject but not about what is asked (省里给了多少钱,
