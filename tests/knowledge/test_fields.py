@@ -114,3 +114,16 @@ def test_adding_a_notice_with_an_unknown_field_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
     written = write_notice(tmp_path, text, dict(meta, field="health"))
     assert load_library(tmp_path).meta["new-notice"].field == "health" and written.name == "new-notice"
+
+
+def test_add_notice_refuses_a_field_with_no_file_before_writing(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from bot.__main__ import cli
+
+    monkeypatch.setenv("LIBRARY_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["add-notice", str(DATA / HEXI / "notice.txt"), "--doc", "new-notice",
+                                      "--title", "关于市委第三轮巡察整改进展情况的通报", "--issuer", "中共河西市卫生健康局党组",
+                                      "--date", "2025-06-20", "--period-end", "2025-07-19", "--field", "heath"])
+    assert result.exit_code == 2 and "heath" in result.output and "health" in result.output  # the fields there are
+    assert list(tmp_path.iterdir()) == []
