@@ -61,7 +61,7 @@
     ".root.large .panel{width:20em;right:.8em;bottom:.8em;max-width:calc(100vw - 1.6em);max-height:calc(100vh - 1.6em)}",
     ".panel[hidden]{display:none}",
     ".head{display:flex;align-items:center;gap:.375em;padding:.5em .5em .5em 1em;background:#a61b1b;color:#fff}",
-    ".head h2{flex:1;min-width:0;margin:0;font-size:1.125em;font-weight:700;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".head h2{flex:1;min-width:0;margin:0;font-size:1.125em;font-weight:700;line-height:1.6;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
     ".head button{min-width:max(44px,1.85em);min-height:max(44px,1.85em);padding:.25em .625em;border:1px solid rgba(255,255,255,.7);",
     "border-radius:.375em;background:transparent;color:#fff;font-size:.9375em;cursor:pointer}",
     ".head button:hover{background:#7f1414}",
@@ -118,14 +118,14 @@
     "@media (prefers-reduced-motion:reduce){.dot{animation:none}}",
     ".compose{border-top:1px solid #d6d6d6;padding:.625em .75em .375em;background:#fff}",
     ".row{display:flex;gap:.5em;align-items:flex-end}",
-    "textarea{flex:1;min-width:0;min-height:3em;max-height:8.75em;resize:none;padding:.625em .75em;border:1px solid #767676;border-radius:.5em;line-height:1.5;background:#fff}",
+    "textarea{flex:1;min-width:0;min-height:3em;max-height:8.75em;resize:none;padding:.625em .75em;border:1px solid #767676;border-radius:.5em;line-height:1.6;background:#fff}",
     "textarea[aria-invalid=true]{border-color:#c62828;border-width:2px}",
     ".send{min-width:4em;min-height:3em;padding:0 .875em;border:0;border-radius:.5em;background:#a61b1b;color:#fff;font-weight:700;cursor:pointer}",
     ".send:hover{background:#7f1414}",
     ".send:disabled{background:#8a8a8a;color:#fff;cursor:not-allowed}",
     ".meta{display:flex;justify-content:space-between;gap:.5em;margin-top:.25em;font-size:.8125em;color:#555}",
     ".count.over{color:#b3261e;font-weight:700}",
-    ".foot{margin:0;padding:.375em .75em .625em;font-size:.8125em;color:#555;background:#fff;line-height:1.6}",
+    ".foot{margin:0;padding:.375em .75em .625em;font-size:.8125em;color:#555;background:#fff}",
     ".foot a{color:#0a4aa6}",
     // Full screen (.full, set by fullScreen() below) wherever a floating panel would be too small
     // to read: phones, any screen at a large zoom (1366×768 at 200 % is 683×384 CSS px), and a
@@ -137,7 +137,7 @@
     // the conversation keeps at least half of it; the counter, the hint and the footer fold away
     // (declines and the welcome still give the phone, and each citation links to the notice).
     "@media (max-height:35em){.foot,.meta{display:none}.compose{padding:.375em .5em}.head{padding:.25em .25em .25em .75em}",
-    "textarea{min-height:0;height:calc(2.75em + 2px)}.send{min-height:calc(2.75em + 2px)}}",
+    "textarea{min-height:0;height:calc(2.85em + 2px)}.send{min-height:calc(2.85em + 2px)}}",
     ".root.full.composing .foot,.root.full.composing .meta{display:none}",
     ".root.full.composing .compose{padding:.375em .5em}",
     // Rendered into a page (the staff console's 试一试): a reply as the widget shows it, no panel.

@@ -278,6 +278,7 @@ def test_keyboard_only(page, live):
     assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "24px"
     SHOTS.mkdir(parents=True, exist_ok=True)
     shadow_eval(page, "const log = root.querySelector('.log'); log.scrollTop = [...log.querySelectorAll('.msg.user')].pop().offsetTop - 8;")
+    page.evaluate("() => window.scrollTo(0, 0)")
     page.screenshot(path=str(SHOTS / "widget-large-text.png"))
 
     # Escape closes the panel and gives focus back to the launcher.
@@ -586,6 +587,13 @@ def test_a_long_answer_is_a_lead_and_a_list_folded_behind_expand(browser, live, 
         assert shadow_eval(page, "return getComputedStyle(root.querySelector('.root')).fontSize") == "24px"
         assert round(shadow_eval(page, "return parseFloat(getComputedStyle(root.querySelector('.quotes li')).lineHeight)"
                                        " / parseFloat(getComputedStyle(root.querySelector('.quotes li')).fontSize)"), 3) >= 1.6
+        # every line of text in the panel is at least 1.6 apart (the × glyph aside)
+        cramped = shadow_eval(page, """
+            return [...root.querySelectorAll('.panel *')].filter(e => e.getClientRects().length && !e.closest('.close')
+                && [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+              .map(e => [e.className || e.tagName, parseFloat(getComputedStyle(e).lineHeight) / parseFloat(getComputedStyle(e).fontSize)])
+              .filter(([, ratio]) => !(ratio >= 1.599));""")
+        assert cramped == []
         assert axe(page) == []  # large text
     finally:
         context.close()
