@@ -320,6 +320,25 @@ def add_notice(file: str, doc: str, title: str, issuer: str, date_: str, period_
         raise click.ClickException(str(exc)) from exc
     if manifest is not None:
         click.echo(f"索引已更新 / index updated: {manifest['chunks']} chunks in {time.perf_counter() - started:.1f}s")
+    _say_scope_changes(bot.embedder.name, folder)
+
+
+def _say_scope_changes(embedding_model: str, folder: Path) -> None:
+    """Tell staff when the weights that decide whether to answer were learnt on other notices."""
+    from bot.scope import changes_since, load_models
+    from knowledge.store import load_library
+
+    try:
+        entry = next((m for m in load_models() if m.get("embedding_model") == embedding_model), {})
+    except (OSError, ValueError):
+        entry = {}
+    changes = changes_since(entry.get("trained_on") or {}, load_library(folder))
+    if changes["current"]:
+        return
+    added = "、".join(changes.get("added") or [])
+    click.echo("注意 / note: 判断是否回答的模型是在另一批通报上学习的" + (f"（新加了 {added}）" if added else "")
+               + "；新通报在有已标注问题之前由不依赖已标注问题的模型判断。按现在的通报重新学习：python -m bot train-scope"
+               + " / the scope weights were learnt on other notices; relearn them with `python -m bot train-scope`.")
 
 
 @cli.group()

@@ -515,6 +515,26 @@ class ScopeModel:
                    cls.from_json(data["unlabelled"]) if data.get("unlabelled") else None)
 
 
+def learnt_on(library) -> dict[str, int]:
+    """What the weights are learnt on, kept beside them: each notice loaded and how many labelled
+    questions it had."""
+    return {doc: len(library.questions.get(doc, [])) for doc in sorted(library.notices)}
+
+
+def changes_since(trained_on: dict, library) -> dict:
+    """How the library differs from the one the weights were learnt on (``trained_on``'s
+    ``notices``): notices ``added`` and ``removed``, and the labelled-question counts that moved
+    (``labels``: doc → [then, now]); ``current`` when the same notices are loaded. Weights learnt
+    before notices were recorded say ``unknown``."""
+    then = trained_on.get("notices")
+    now = learnt_on(library)
+    if not isinstance(then, dict):
+        return {"current": False, "unknown": True, "notices": now}
+    added, removed = sorted(set(now) - set(then)), sorted(set(then) - set(now))
+    labels = {doc: [then[doc], now[doc]] for doc in sorted(set(now) & set(then)) if then[doc] != now[doc]}
+    return {"current": not added and not removed, "added": added, "removed": removed, "labels": labels}
+
+
 def load_models(path: Path = MODEL_FILE) -> list[dict]:
     """Every learnt model in the file, one per embedding model (engine) it was learnt under."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -667,6 +687,10 @@ class ScopePolicy:
             model = self.train(retriever, [], threshold=0.5)
         self.model = model
 
+    def changes_since_learnt(self, library) -> dict:
+        """:func:`changes_since` for the weights loaded (call after :meth:`warm_up`)."""
+        return changes_since(self.model.trained_on if self.model is not None else {}, library)
+
     @property
     def threshold(self) -> float:
         return self._threshold if self._threshold is not None else self.model.threshold
@@ -693,7 +717,7 @@ class ScopePolicy:
     def train(self, retriever, questions: list[tuple[str, bool]], threshold: float) -> ScopeModel:
         """Learn weights from the NLU examples plus ``questions`` (see :meth:`examples`)."""
         rows, labels, nlu = self.examples(retriever, questions)
-        trained_on = {"nlu_examples": nlu, "questions": len(questions)}
+        trained_on = {"nlu_examples": nlu, "questions": len(questions), "notices": learnt_on(retriever.library)}
         return fit(rows, labels, threshold, retriever.embedder.name, trained_on)
 
     @staticmethod

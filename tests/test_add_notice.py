@@ -52,6 +52,8 @@ def test_a_notice_added_by_staff_is_answered_by_the_running_server(bot, index_di
         added = _add(env)
         assert added.returncode == 0, added.stderr[-2000:]
         assert "第1条" in added.stdout and "0898-6660017" in added.stdout and "索引已更新" in added.stdout
+        # the weights deciding when to decline were learnt without it: staff are told how to relearn
+        assert "新加了 nanshan-jtj-xuncha-2024" in added.stdout and "python -m bot train-scope" in added.stdout
         assert (library / "nanshan-jtj-xuncha-2024" / "notice.txt").read_text(encoding="utf-8") == NEW.read_text(
             encoding="utf-8")
         deadline, answered = time.monotonic() + 60, 0

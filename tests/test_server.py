@@ -213,6 +213,8 @@ def test_healthz_ready(client):
     body = response.get_json()
     assert body["status"] == "ok" and body["notices"] == 1 and body["chunks"] > 0
     assert body["conversations"]["failures"] == 0 and body["conversations"]["store"]
+    # the weights deciding when to decline were learnt on the very notices loaded
+    assert body["scope"]["current"] is True and body["scope"]["added"] == []
 
 
 def test_healthz_and_webhook_say_503_while_the_bot_loads(app_with, monkeypatch):

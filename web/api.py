@@ -301,6 +301,8 @@ def healthz():
             "notices": len(bot.retriever.library.notices),
             "chunks": len(bot.retriever.chunks),
             "index": status,
+            # whether the weights deciding when to decline were learnt on the notices loaded now
+            "scope": bot.answerer.policy.changes_since_learnt(bot.retriever.library),
             **_conversations(bot),
             **_log_status(),
         })

@@ -309,3 +309,19 @@ SEED_OUT_OF_SCOPE = ["门票多少钱", "青塘遗址门票多少钱", "博物�
 def test_the_seeds_out_of_scope_questions_are_declined_with_the_other_notices_loaded(three, bot, question, doc):
     assert _declined(bot, question, None)  # the seed alone
     assert _declined(three, question, doc)
+
+
+def test_the_weights_say_which_notices_they_were_learnt_on():
+    """Pure: what changed in the library since the scope weights were learnt."""
+    from types import SimpleNamespace
+
+    from bot.scope import changes_since, learnt_on
+
+    seed_only = SimpleNamespace(notices={"a": 1}, questions={"a": [1, 2, 3]})
+    three = SimpleNamespace(notices={"a": 1, "b": 2, "c": 3}, questions={"a": [1, 2, 3, 4]})
+    assert learnt_on(seed_only) == {"a": 3}
+    assert changes_since({"notices": {"a": 3}}, seed_only) == {"current": True, "added": [], "removed": [], "labels": {}}
+    assert changes_since({"notices": {"a": 3}}, three) == {"current": False, "added": ["b", "c"], "removed": [],
+                                                           "labels": {"a": [3, 4]}}
+    assert changes_since({"notices": {"a": 3, "z": 9}}, seed_only)["removed"] == ["z"]
+    assert changes_since({}, seed_only) == {"current": False, "unknown": True, "notices": {"a": 3}}
