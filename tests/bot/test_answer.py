@@ -176,9 +176,13 @@ def test_follow_ups_resolve_against_the_last_topic(answerer, first, follow_up, a
 def test_the_json_contract(answerer):
     data = answerer.answer("应急广播建设进展如何").to_dict()
     assert set(data) == {"question", "answer", "abstained", "citations"}
-    assert set(data["citations"][0]) == {"doc", "notice", "number", "heading", "path", "anchor", "passage", "quote", "score"}
+    assert set(data["citations"][0]) == {"doc", "notice", "number", "heading", "path", "anchor", "passage", "quote", "quotes", "score"}
     assert data["citations"][0]["path"] == "二、（四）第16条"
     assert data["citations"][0]["doc"] == "qingyuan-wlj-xuncha-2025"
+    # the quoted sentences one by one, each whole and the notice's own, never "……"-joined
+    text = answerer.library.notices["qingyuan-wlj-xuncha-2025"].text
+    quotes = data["citations"][0]["quotes"]
+    assert quotes and all(q in text and "……" not in q for q in quotes)
 
 
 @pytest.mark.parametrize("text, number", [("第16条", 16), ("第十六条", 16), ("第二十三项", 23), ("看看第3条", 3),

@@ -30,7 +30,7 @@ def test_json_lines_from_standard_input(bot, index_dir):
         assert set(o) == {"question", "answer", "abstained", "citations"}
         assert len(o["citations"]) <= 3
     assert objects[0]["citations"][0]["anchor"] == "item-16"
-    assert set(objects[0]["citations"][0]) == {"doc", "notice", "number", "heading", "path", "anchor", "passage", "quote", "score"}
+    assert set(objects[0]["citations"][0]) == {"doc", "notice", "number", "heading", "path", "anchor", "passage", "quote", "quotes", "score"}
     assert objects[1]["abstained"] is True and objects[1]["citations"] == []
     assert objects[2]["citations"][0]["path"] == "二、（四）第16条"
 
