@@ -247,8 +247,10 @@ def test_a_notice_uploaded_is_checked_first_then_added(site):
     client = _signed_in(site)
     meta = {"doc": "hexi-wjj-xuncha-2025", "title": "关于市委第三轮巡察整改进展情况的通报",
             "issuer": "中共河西市卫生健康局党组", "date": "2025-09-01", "period_start": "2025-09-01",
-            "period_end": "2025-09-30", "area": "河西市，河西"}
+            "period_end": "2025-09-30", "area": "河西市，河西", "field": "health"}
     text = (HEXI / "notice.txt").read_text(encoding="utf-8")
+    unknown = client.post("/staff/api/notices/preview", json={**meta, "field": "no-such-field", "text": text})
+    assert unknown.status_code == 400 and unknown.json["error"] == "unknown_field" and unknown.json["detail"]
     preview = client.post("/staff/api/notices/preview", json={**meta, "text": text})
     assert preview.status_code == 200 and any("第1条" in line for line in preview.json["structure"])
     assert not (site.library / meta["doc"]).exists()  # nothing written by a check
@@ -257,6 +259,9 @@ def test_a_notice_uploaded_is_checked_first_then_added(site):
     added = client.post("/staff/api/notices", json={**meta, "text": text})
     assert added.status_code == 201
     assert (site.library / meta["doc"] / "notice.txt").read_text(encoding="utf-8") == text
+    from knowledge.store import load_meta
+
+    assert load_meta(site.library / meta["doc"] / "notice.yml").field == "health"  # its field's vocabulary
     again = client.post("/staff/api/notices", json={**meta, "text": text})
     assert again.status_code == 400 and "已有" in again.json["message"]
 

@@ -135,9 +135,10 @@ def test_the_console_end_to_end(served, page, tmp_path):
     page.wait_for_selector(".group .note:has-text('已标注')")
     assert _axe(page) == []
 
-    # the widget answers it from item 10 once the new index is in, in every worker, no restart
-    # (new connections reach both workers: each loads the new index on its own within seconds)
-    deadline, in_a_row, cited = time.monotonic() + 180, 0, []
+    # the widget answers it from item 10 within seconds, in every worker, no restart, before the
+    # index built in the background is in (new connections reach both workers: the one that took
+    # the label answers with it at once, the other when it next looks at the notices' files)
+    deadline, in_a_row, cited = time.monotonic() + 30, 0, []
     while in_a_row < 6 and time.monotonic() < deadline:
         reply = _ask(base, f"after-{time.monotonic()}", "图书馆的咖啡好喝吗")
         cited = [c["anchor"] for c in reply["custom"]["citations"]]

@@ -145,8 +145,11 @@ def _bad(code: str, message: str, detail: str, status: int = 400) -> Response:
 def console():
     if _signed_in() is None:
         return redirect(url_for("staff.sign_in"))
+    from knowledge.fields import field_names, load_field
+
     notices = [{"doc": m.doc, "title": m.full_title} for m in current_library().meta.values()]
-    return render_template("staff.html", staff=_signed_in(), notices=notices)
+    fields = [{"name": name, "title": load_field(name).title or name} for name in field_names()]
+    return render_template("staff.html", staff=_signed_in(), notices=notices, fields=fields)
 
 
 @bp.get("/login")
@@ -451,6 +454,8 @@ _NOTICE_FIELDS = ("doc", "title", "issuer", "date", "period_start", "period_end"
 
 def _notice_request():
     """(text, meta) of an upload, or a 400 response."""
+    from knowledge.fields import field_names
+
     body = _body()
     if body is None:
         return _bad("invalid_json", "请求内容应为 JSON 对象。", "The request body must be a JSON object.")
@@ -472,6 +477,11 @@ def _notice_request():
     if not isinstance(area, list) or not all(isinstance(a, str) for a in area):
         return _bad("wrong_type", "所辖地区应为文本。", "Field 'area' must be a list of names.")
     meta["area"] = area[:50]
+    field = body.get("field") or None  # none: the vocabulary every notice shares
+    if field is not None and (not isinstance(field, str) or field not in field_names()):
+        return _bad("unknown_field", "请从列表中选择通报所属领域。",
+                    f"Field 'field' must be one of {', '.join(field_names())} or empty.")
+    meta["field"] = field
     return text.replace("\r\n", "\n"), meta
 
 
