@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.text import PLACE_SUFFIX_RE, names, words
+from index.text import PLACE_SUFFIX_RE, names, pos_tag, words
 from knowledge.fields import FieldVocabulary, field_vocabulary
 
 log = logging.getLogger(__name__)
@@ -365,6 +365,8 @@ def _which_kinds(rest: str, subject: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _COUNT = r"(?<![第\d])\d+\s*[个座条家名项所处批位支部]"
+# jieba's tags of what a 、 joins when it joins actions or qualities (解决、盘活; 配齐、配强), not names.
+_ACTION_FLAGS = ("v", "vd", "vn", "a", "ad")
 
 
 def _counted_not_named(passage: str, kinds: tuple[str, ...]) -> bool:
@@ -376,7 +378,18 @@ def _counted_not_named(passage: str, kinds: tuple[str, ...]) -> bool:
         return False
     about = [s for s in _sentences(passage) if any(k in s for k in kinds)]
     counted = re.compile("|".join(rf"{_COUNT}[^，,。；、]{{0,8}}{re.escape(k)}|{re.escape(k)}\s*{_COUNT}" for k in kinds))
-    return any(counted.search(s) for s in about) and not any(_QUOTED_RE.search(s) or "、" in s for s in about)
+    return any(counted.search(s) for s in about) and not any(_QUOTED_RE.search(s) or _lists_things(s) for s in about)
+
+
+def _lists_things(sentence: str) -> bool:
+    """Whether a 、 in ``sentence`` lists things (清城区东城街道、清城区石角镇; “百味鸡宴”、“英石文化”),
+    not actions or qualities (解决、盘活直属单位的聘岗问题; 配齐、配强): a list names what it lists."""
+    for mark in re.finditer("、", sentence):
+        before = pos_tag(sentence[max(0, mark.start() - 8):mark.start()])
+        after = pos_tag(sentence[mark.end():mark.end() + 8])
+        if not (before and after and before[-1].flag in _ACTION_FLAGS and after[0].flag in _ACTION_FLAGS):
+            return True
+    return False
 
 
 def _quantity(sentence: str) -> bool:

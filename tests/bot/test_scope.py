@@ -325,3 +325,15 @@ def test_the_weights_say_which_notices_they_were_learnt_on():
                                                            "labels": {"a": [3, 4]}}
     assert changes_since({"notices": {"a": 3, "z": 9}}, seed_only)["removed"] == ["z"]
     assert changes_since({}, seed_only) == {"current": False, "unknown": True, "notices": {"a": 3}}
+
+
+@pytest.mark.parametrize("passage, unmet", [
+    # counted, and a 、 elsewhere joins two actions: the units are named nowhere
+    ("研究将9个直属事业单位打破边界统筹配备。完成直属单位干部晋升，解决、盘活直属单位的聘岗问题。", True),
+    # counted and listed: named
+    ("清城区东城街道、清城区石角镇等9个直属事业单位完成改革。", False),
+    ("“百味鸡宴”、“英石文化”等9个直属事业单位完成改革。", False),
+])
+def test_which_of_a_counted_kind_is_unmet_unless_the_passage_lists_them(passage, unmet):
+    """Pure: 哪9个 asks which ones; a passage that counts them names them only in a list of things."""
+    assert type_unmet("那9个直属事业单位是哪9个", passage, ("直属", "事业单位")) is unmet
