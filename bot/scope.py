@@ -372,7 +372,7 @@ _ACTION_FLAGS = ("v", "vd", "vn", "a", "ad")
 def _counted_not_named(passage: str, kinds: tuple[str, ...]) -> bool:
     """Whether the passage's sentences about ``kinds`` count them, the number next to the kind
     (6家单位, 9个直属事业单位, 示范基地1个), but name none: no quoted name (“百味鸡宴”美食之旅线路)
-    and no list (、)."""
+    and no list of things (:func:`_lists_things`)."""
     kinds = tuple(k for k in kinds if k)
     if not kinds:
         return False
