@@ -59,9 +59,13 @@ def test_answer_action_abstains_and_keeps_no_item(answerer):
     messages, events = _run(ActionAnswerFromNotice(answerer), _tracker("身份证丢了怎么补办"))
     assert messages[0]["custom"]["abstained"] is True
     assert "0763-3375826" in messages[0]["text"]
-    # the outcome is a decline, and the passage a follow-up is read against stays as it was
-    assert {e["name"]: e["value"] for e in events} == {C.SLOT_LAST_QUESTION: "身份证丢了怎么补办", C.SLOT_CITED: None,
+    # the outcome is a decline, and the question and passage a follow-up is read against stay as
+    # they were (none here): a declined question is no subject to follow up
+    assert {e["name"]: e["value"] for e in events} == {C.SLOT_LAST_QUESTION: None, C.SLOT_CITED: None,
                                                        C.SLOT_DECLINED: True}
+    after = _tracker("身份证丢了怎么补办", slots={C.SLOT_LAST_QUESTION: "应急广播建设进展如何", C.SLOT_LAST_ANCHOR: "item-16"})
+    _, events = _run(ActionAnswerFromNotice(answerer), after)
+    assert {e["name"]: e["value"] for e in events}[C.SLOT_LAST_QUESTION] == "应急广播建设进展如何"
 
 
 def test_item_action_reads_the_entity(answerer):
