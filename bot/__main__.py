@@ -320,19 +320,18 @@ def add_notice(file: str, doc: str, title: str, issuer: str, date_: str, period_
         raise click.ClickException(str(exc)) from exc
     if manifest is not None:
         click.echo(f"索引已更新 / index updated: {manifest['chunks']} chunks in {time.perf_counter() - started:.1f}s")
-    _say_scope_changes(bot.embedder.name, folder)
+    _say_scope_changes(bot.embedder.name, bot.retriever.library)
 
 
-def _say_scope_changes(embedding_model: str, folder: Path) -> None:
+def _say_scope_changes(embedding_model: str, library) -> None:
     """Tell staff when the weights that decide whether to answer were learnt on other notices."""
-    from bot.scope import changes_since, load_models
-    from knowledge.store import load_library
+    from bot.scope import changes_since, model_entry
 
     try:
-        entry = next((m for m in load_models() if m.get("embedding_model") == embedding_model), {})
+        entry = model_entry(embedding_model) or {}
     except (OSError, ValueError):
         entry = {}
-    changes = changes_since(entry.get("trained_on") or {}, load_library(folder))
+    changes = changes_since(entry.get("trained_on") or {}, library)
     if changes["current"]:
         return
     added = "、".join(changes.get("added") or [])

@@ -13,7 +13,7 @@ from index.chunking import passage_anchor
 from index.search import Retriever, SearchResult
 from index.text import bigrams, condense, has_chinese, normalize, words
 from bot.citations import Answer, Citation, cite_label as _cite_label, join_quotes as _join_quotes
-from bot.citations import node_label as _node_label, short_title
+from bot.citations import node_label as _node_label, quoted_sentences, short_title
 from bot.constants import INTENT_ASK_CONTACT, INTENT_COMPLAIN, INTENT_REQUEST_HUMAN, UTTER_OUT_OF_SCOPE
 from bot.itemref import parse_item_number
 from bot.nlu import asks_for_contact, load_examples
@@ -561,7 +561,7 @@ class Answerer:
             doc=chunk.doc, number=chunk.number if chunk.kind == "item" else "", heading=chunk.heading,
             path=chunk.path, anchor=_base_anchor(chunk),
             passage=chunk.text, quote=quote, score=hit.score, title=chunk.title, quote_spans=list(spans),
-            notice=self.notice_title(chunk.doc),
+            notice=self.notice_title(chunk.doc), quotes=quoted_sentences(notice.text, spans),
         )
 
     def _citation_for_node(self, notice, node: Node, body: str, rel_spans, score: float) -> Citation:
@@ -571,7 +571,7 @@ class Answerer:
             doc=notice.doc, number=node.number if node.kind == "item" else "", heading=node.heading,
             path=node.path, anchor=node.anchor, passage=body, quote=body, score=score,
             title=f"第{node.number}条 {node.heading}" if node.kind == "item" else node.heading, quote_spans=spans,
-            notice=self.notice_title(notice.doc),
+            notice=self.notice_title(notice.doc), quotes=quoted_sentences(notice.text, spans),
         )
 
     def abstention(self, question: str, result: SearchResult | None = None, debug: dict | None = None,

@@ -28,6 +28,9 @@ class Citation:
     quote_spans: list[tuple[int, int]] = field(default_factory=list)
     # The notice's short title, as a reply names it: 《关于八届市委第五轮巡察整改进展情况的通报》.
     notice: str = ""
+    # The quoted sentences one by one, whole and in order, never "……"-joined: what the widget lists
+    # under the reply's lead (``quote`` stays the one joined string). See :func:`quoted_sentences`.
+    quotes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -42,13 +45,6 @@ class Citation:
             "quotes": self.quotes,
             "score": round(float(self.score), 4),
         }
-
-    @property
-    def quotes(self) -> list[str]:
-        """The quoted sentences one by one, whole and in order, never "……"-joined: what the
-        widget lists under the reply's lead (``quote`` stays the one joined string)."""
-        return [sentence for piece in quote_pieces(self.quote, self.quote_spans)
-                for sentence in _sentences(piece)]
 
 
 @dataclass
@@ -100,27 +96,9 @@ def join_quotes(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def quote_pieces(quote: str, spans: list[tuple[int, int]]) -> list[str]:
-    """The text of each span in ``quote``, which is either :func:`join_quotes` of the spans or the
-    passage they lie in, copied whole.
-
-    :returns: one string per span; the quote split at its "……" when the spans do not fit it.
-    """
-    spans = [(int(s), int(e)) for s, e in spans or []]
-    if spans and all(e > s for s, e in spans):
-        for raw in (False, True):  # joined (only "……" between pieces), then the passage as it stands
-            pos, out, prev_end = 0, [], None
-            for s, e in spans:
-                if prev_end is not None and s > prev_end:
-                    if raw:
-                        pos += s - prev_end
-                    elif quote.startswith("……", pos):
-                        pos += 2
-                out.append(quote[pos:pos + e - s].strip())
-                pos, prev_end = pos + e - s, e
-            if pos == len(quote) and all(out):
-                return out
-    return [piece.strip() for piece in quote.split("……") if piece.strip()]
+def quoted_sentences(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The sentences of ``text`` (a notice) that ``spans`` quote, one by one, whole and in order."""
+    return [sentence for s, e in spans for sentence in _sentences(text[s:e].strip())]
 
 
 # A sentence ends at 。！？ (and a closing quotation mark or bracket right after); a ； does not end one.

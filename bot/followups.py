@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from bot.citations import Answer, Citation, join_quotes as _join_quotes, node_label as _node_label
-from bot.citations import node_title as _node_title
+from bot.citations import node_title as _node_title, quoted_sentences
 from bot.scope import ask_subject, asks_name, knows, main_clause, type_unmet, vocabulary_of
 from bot.turns import Context, Reading, base_anchor as _base_anchor
 from index.text import has_chinese, normalize
@@ -69,7 +69,7 @@ class FollowUps:
         return Citation(doc=notice.doc, number=node.number if node.kind == "item" else "", heading=node.heading,
                         path=node.path, anchor=node.anchor, passage=notice.text[node.start:node.end].strip(),
                         quote=quote, score=score, title=_node_title(node), quote_spans=spans,
-                        notice=self.answerer.notice_title(notice.doc))
+                        notice=self.answerer.notice_title(notice.doc), quotes=quoted_sentences(notice.text, spans))
 
     def _more_of(self, question, notice, last: Node, rows: list[int], context: Context, turn: dict) -> Answer:
         """还有呢 / 具体说说: the passage's sentences not quoted yet, or the whole passage."""

@@ -554,6 +554,14 @@ def load_models(path: Path = MODEL_FILE) -> list[dict]:
     return data.get("models", [data] if "weights" in data else [])
 
 
+def model_entry(embedding_model: str, path: Path = MODEL_FILE) -> dict | None:
+    """The learnt model's entry for ``embedding_model`` in the file, or None.
+
+    :raises OSError, ValueError: the file cannot be read.
+    """
+    return next((m for m in load_models(path) if m.get("embedding_model") == embedding_model), None)
+
+
 def save_model(model: ScopeModel, path: Path = MODEL_FILE) -> None:
     """Add or replace ``model``'s entry (keyed by its embedding model), atomically."""
     path = Path(path)
@@ -691,7 +699,7 @@ class ScopePolicy:
             _passage_names(chunk.text)
         name = retriever.embedder.name
         try:
-            entry = next((m for m in load_models(self.model_file) if m.get("embedding_model") == name), None)
+            entry = model_entry(name, self.model_file)
             if entry is None:
                 raise ValueError(f"no weights learnt under {name}")
             model = ScopeModel.from_json(entry)
